@@ -1,0 +1,132 @@
+//! The command line: global flags that behave like kubectl's, and one subcommand per job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// medic investigates Kubernetes incidents, explains the root cause with evidence, and
+/// proposes typed remediations that run only after an RBAC-checked human approval.
+#[derive(Debug, Parser)]
+#[command(
+    name = "medic",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(after_help = "Start here:
+  medic sandbox serve sandbox/bundles/gpu-xid79 -- kubectl get pods -A
+                        replay a recorded incident as a local cluster
+  medic snapshot -n ai -o incident/
+                        capture an incident bundle from a live cluster")]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current-context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The namespace to use (default: the context's namespace, else `default`).
+    #[arg(short = 'n', long, global = true, value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// medic.yaml to read (default: $MEDIC_CONFIG, then $XDG_CONFIG_HOME/medic/medic.yaml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log as JSON lines on stderr.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve or check incident bundles as local Kubernetes API servers.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Capture an incident bundle from a live cluster.
+    Snapshot(SnapshotArgs),
+    /// Print version and build information.
+    Version,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Show the configuration medic would use and where it came from.
+    Config,
+}
+
+/// `medic sandbox …`
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Serve a bundle: one API server per cluster on 127.0.0.1 and a kubeconfig to reach them.
+    Serve(ServeArgs),
+    /// Validate bundles and print every problem found (file, line, rule).
+    Check {
+        /// Bundle folders.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+    },
+}
+
+/// `medic sandbox serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The bundle folder.
+    pub bundle: PathBuf,
+    /// Where to write the generated kubeconfig (default: a file in a temporary folder).
+    #[arg(long, value_name = "PATH")]
+    pub write_kubeconfig: Option<PathBuf>,
+    /// First port to listen on (one per cluster, consecutive); default: ephemeral ports.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// A command to run against the sandbox (with KUBECONFIG set); medic exits with its
+    /// status instead of serving until Ctrl-C. Example: `-- kubectl get pods -A`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// `medic snapshot`
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Output bundle folder (must not exist or be empty).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Namespaces to capture (repeatable; default: -n, else the context's namespace).
+    #[arg(long = "include-namespace", value_name = "NAME")]
+    pub namespaces: Vec<String>,
+    /// Capture every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Extra contexts to capture as further clusters of the same bundle.
+    #[arg(long = "also-context", value_name = "NAME")]
+    pub also_contexts: Vec<String>,
+    /// At most this many log lines per container (current and previous).
+    #[arg(long, default_value_t = 2000)]
+    pub max_log_lines: usize,
+    /// Prometheus base URL to capture series from.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// Series selectors to capture (repeatable), e.g. 'DCGM_FI_DEV_XID_ERRORS'.
+    #[arg(long = "series", value_name = "SELECTOR")]
+    pub series: Vec<String>,
+    /// How far back to capture series, e.g. 1h.
+    #[arg(long, default_value = "1h")]
+    pub window: String,
+    /// The question the bundle starts with.
+    #[arg(long)]
+    pub question: Option<String>,
+}

@@ -1,0 +1,114 @@
+//! The `medic` binary: a thin command line over the medic crates.
+//!
+//! Layout: `cli` declares the commands, `config` reads `medic.yaml`, `kubectx` resolves
+//! kubeconfig/context/namespace like kubectl, and one module per command does the work.
+
+mod cli;
+mod config;
+mod kubectx;
+mod sandbox_cmd;
+mod snapshot;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command, SandboxCommand};
+use kubectx::KubeTarget;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose, cli.global.log_json);
+    // `version` and `completions` stay off the async runtime so they start instantly.
+    let result = match &cli.command {
+        Command::Version => print_version(),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "medic", &mut std::io::stdout());
+            Ok(())
+        }
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(run(cli))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: u8, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    // kube-client logs every failed connection at ERROR; medic reports the same failure
+    // itself, with context, so the client's own line is only shown when asked for (-v).
+    let quiet = if verbose == 0 { ",kube_client=off" } else { "" };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level}{quiet}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn print_version() -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "medic {}", env!("CARGO_PKG_VERSION"))?;
+    writeln!(out, "commit:  {}", env!("MEDIC_GIT_SHA"))?;
+    writeln!(
+        out,
+        "target:  {} ({})",
+        env!("MEDIC_TARGET"),
+        env!("MEDIC_PROFILE")
+    )?;
+    writeln!(out, "tls:     rustls with aws-lc-rs")?;
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let target = KubeTarget {
+        kubeconfig: cli.global.kubeconfig.clone(),
+        context: cli.global.context.clone(),
+        namespace: cli.global.namespace.clone(),
+    };
+    match cli.command {
+        Command::Version | Command::Completions { .. } => Ok(()),
+        Command::Config => {
+            let (config, source) = config::Config::discover(cli.global.config.as_deref())?;
+            println!("# source: {source}");
+            println!("# data directory: {}", config.data_dir().display());
+            for c in &config.clusters {
+                println!(
+                    "# cluster {} uses kubeconfig context {}",
+                    c.name,
+                    c.context()
+                );
+            }
+            print!("{}", serde_yaml::to_string(&config)?);
+            Ok(())
+        }
+        Command::Snapshot(args) => {
+            let out = snapshot::run(&target, &args).await?;
+            println!("bundle written to {}", out.display());
+            Ok(())
+        }
+        Command::Sandbox(SandboxCommand::Check { bundles }) => sandbox_cmd::check(&bundles),
+        Command::Sandbox(SandboxCommand::Serve(args)) => sandbox_cmd::serve(args).await,
+    }
+}
