@@ -104,7 +104,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Snapshot(args) => {
-            let out = snapshot::run(&target, &args).await?;
+            let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
+            let out = snapshot::run(&target, &args, &config.clusters).await?;
             println!("bundle written to {}", out.display());
             Ok(())
         }

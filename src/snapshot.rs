@@ -46,7 +46,14 @@ const CLUSTER_KINDS: &[(&str, &str)] = &[
 ];
 
 /// Runs the snapshot.
-pub async fn run(target: &KubeTarget, args: &SnapshotArgs) -> Result<PathBuf> {
+///
+/// `known` are the clusters of medic.yaml: a captured context that matches one keeps its
+/// region and labels (residency…), which placement policies need when the bundle is replayed.
+pub async fn run(
+    target: &KubeTarget,
+    args: &SnapshotArgs,
+    known: &[crate::config::ClusterConfig],
+) -> Result<PathBuf> {
     prepare_output(&args.output)?;
     let now = Utc::now();
     let mut contexts = vec![target.context.clone()];
@@ -71,7 +78,12 @@ pub async fn run(target: &KubeTarget, args: &SnapshotArgs) -> Result<PathBuf> {
         }
         let name = folder_name(&conn.context);
         capture_cluster(&conn, &name, args, &args.output, &progress).await?;
-        clusters.push(name);
+        let labels = known
+            .iter()
+            .find(|c| c.context() == conn.context)
+            .map(|c| c.labels.clone())
+            .unwrap_or_default();
+        clusters.push((name, labels));
     }
     if let Some(url) = &args.prometheus {
         progress.set_message(format!("series from {url}"));
@@ -500,7 +512,7 @@ fn write_scenario(
     out: &Path,
     args: &SnapshotArgs,
     now: DateTime<Utc>,
-    clusters: &[String],
+    clusters: &[(String, BTreeMap<String, String>)],
     agent_user: Option<&str>,
 ) -> Result<()> {
     let question = args.question.clone().unwrap_or_else(|| {
@@ -508,13 +520,24 @@ fn write_scenario(
     });
     let scenario = json!({
         "version": 1,
-        "title": format!("Snapshot of {} at {}", clusters.join(", "), now.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "title": format!(
+            "Snapshot of {} at {}",
+            clusters.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+            now.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
         "description": "Captured by `medic snapshot`. Secret values are redacted.",
         "now": now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "clusters": clusters.iter().map(|c| json!({
-            "name": c,
-            "prometheus": args.prometheus.is_some(),
-        })).collect::<Vec<_>>(),
+        "clusters": clusters.iter().map(|(name, labels)| {
+            let mut c = json!({ "name": name, "prometheus": args.prometheus.is_some() });
+            let mut labels = labels.clone();
+            if let Some(region) = labels.remove("region") {
+                c["region"] = json!(region);
+            }
+            if !labels.is_empty() {
+                c["labels"] = json!(labels);
+            }
+            c
+        }).collect::<Vec<_>>(),
         "start": { "question": question },
         "identities": [
             { "name": "medic", "kube_user": agent_user.unwrap_or("system:serviceaccount:medic:medic"), "agent": true }
