@@ -87,15 +87,8 @@ pub async fn run(
     }
     if let Some(url) = &args.prometheus {
         progress.set_message(format!("series from {url}"));
-        capture_series(
-            url,
-            &args.series,
-            &args.window,
-            now,
-            &clusters,
-            &args.output,
-        )
-        .await?;
+        let names: Vec<String> = clusters.iter().map(|(n, _)| n.clone()).collect();
+        capture_series(url, &args.series, &args.window, now, &names, &args.output).await?;
     }
     progress.finish_and_clear();
     write_scenario(&args.output, args, now, &clusters, agent_user.as_deref())?;
