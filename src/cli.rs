@@ -67,6 +67,42 @@ pub enum Command {
     },
     /// Show the configuration medic would use and where it came from.
     Config,
+    /// Verify or export the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `medic audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain and report the first broken record (edit, deletion, reordering,
+    /// torn tail). Exits non-zero when the log is broken.
+    Verify {
+        /// The audit log (default: audit.jsonl in the data directory).
+        #[arg(long, value_name = "PATH")]
+        log: Option<PathBuf>,
+    },
+    /// Print records as JSON Lines, oldest first.
+    Export {
+        /// The audit log (default: audit.jsonl in the data directory).
+        #[arg(long, value_name = "PATH")]
+        log: Option<PathBuf>,
+        /// Only records at or after this time (RFC 3339) or this long ago (e.g. 2h).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only records of this proposal id.
+        #[arg(long, value_name = "ID")]
+        proposal: Option<String>,
+        /// Only records of this approval id.
+        #[arg(long, value_name = "ID")]
+        approval: Option<String>,
+        /// Only records by this actor (e.g. `slack:U01ALICE`, `terminal:alice`, `medic`).
+        #[arg(long, value_name = "ACTOR")]
+        actor: Option<String>,
+        /// Only records of this kind (e.g. `decision`, `step_applied`).
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+    },
 }
 
 /// `medic sandbox …`

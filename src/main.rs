@@ -3,6 +3,7 @@
 //! Layout: `cli` declares the commands, `config` reads `medic.yaml`, `kubectx` resolves
 //! kubeconfig/context/namespace like kubectl, and one module per command does the work.
 
+mod audit_cmd;
 mod cli;
 mod config;
 mod kubectx;
@@ -108,6 +109,10 @@ async fn run(cli: Cli) -> Result<()> {
             let out = snapshot::run(&target, &args, &config.clusters).await?;
             println!("bundle written to {}", out.display());
             Ok(())
+        }
+        Command::Audit(cmd) => {
+            let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
+            audit_cmd::run(cmd, &config.data_dir(), chrono::Utc::now())
         }
         Command::Sandbox(SandboxCommand::Check { bundles }) => sandbox_cmd::check(&bundles),
         Command::Sandbox(SandboxCommand::Serve(args)) => sandbox_cmd::serve(args).await,
