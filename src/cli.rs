@@ -67,6 +67,19 @@ pub enum Command {
     },
     /// Show the configuration medic would use and where it came from.
     Config,
+    /// Replay a built-in incident end to end: investigate, plan, approve, execute, audit.
+    Demo {
+        /// The bundle to replay (default: sandbox/bundles/gpu-xid79).
+        bundle: Option<PathBuf>,
+        /// Analyzers only, even if a model is configured.
+        #[arg(long)]
+        no_model: bool,
+    },
+    /// Investigate a question (or a replayed incident) and propose remediations.
+    Ask(AskArgs),
+    /// List, show, approve or deny remediation plans waiting for approval.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Verify or export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -165,4 +178,65 @@ pub struct SnapshotArgs {
     /// The question the bundle starts with.
     #[arg(long)]
     pub question: Option<String>,
+}
+
+/// `medic ask`
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question; with --sandbox and no question, the bundle's own question or alert.
+    pub question: Option<String>,
+    /// Replay this incident bundle in an in-process sandbox and investigate it.
+    #[arg(long, value_name = "BUNDLE")]
+    pub sandbox: Option<PathBuf>,
+    /// Analyzers only: no model, even if one is configured.
+    #[arg(long)]
+    pub no_model: bool,
+    /// Use this model name with the configured provider.
+    #[arg(long, value_name = "NAME", conflicts_with = "no_model")]
+    pub model: Option<String>,
+    /// Print one JSON document (findings, proposals, plans, approvals, usage) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Data directory for the audit log (default: medic.yaml's; a temporary one with --sandbox).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `medic approvals …`
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Plans waiting for approval.
+    List {
+        /// Data directory (default: medic.yaml's).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// One plan: steps, dry-run diff, post-checks, undo, and who approved.
+    Show {
+        /// Approval id.
+        id: String,
+        /// Data directory (default: medic.yaml's).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Approve a plan as the terminal user's mapped identity; runs it when this completes
+    /// the approval (every check is re-run right before execution).
+    Approve {
+        /// Approval id.
+        id: String,
+        /// Data directory (default: medic.yaml's).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Deny a plan; a deny from anyone eligible wins.
+    Deny {
+        /// Approval id.
+        id: String,
+        /// Why (recorded and shown to the others).
+        #[arg(long, required = true)]
+        reason: String,
+        /// Data directory (default: medic.yaml's).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }

@@ -25,9 +25,9 @@ pub struct Config {
     /// Clusters medic may investigate, by the name medic uses for them.
     #[serde(default)]
     pub clusters: Vec<ClusterConfig>,
-    /// The model provider; absent means analyzers only.
+    /// The model provider (see `medic_agent::ModelConfig`); absent means analyzers only.
     #[serde(default)]
-    pub model: Option<ModelSection>,
+    pub model: Option<medic_agent::ModelConfig>,
     /// GitHub (or GitHub Enterprise) access for recent changes and revert pull requests.
     #[serde(default)]
     pub github: Option<GitHubSection>,
@@ -70,31 +70,6 @@ impl ClusterConfig {
     pub fn context(&self) -> &str {
         self.context.as_deref().unwrap_or(&self.name)
     }
-}
-
-/// The model provider section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSection {
-    /// `openai`, `azure`, `anthropic`, `gemini`, `ollama` or `openai-compatible`.
-    pub provider: String,
-    /// Model name as the provider knows it.
-    pub model: String,
-    /// Base URL for OpenAI-compatible servers, Azure endpoints and Ollama.
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// Environment variable holding the API key (default: the provider's usual name).
-    #[serde(default)]
-    pub api_key_env: Option<String>,
-    /// File holding the API key.
-    #[serde(default)]
-    pub api_key_file: Option<PathBuf>,
-    /// `auto` (probe once), `native` tool calls or `json` structured output.
-    #[serde(default)]
-    pub tool_mode: Option<String>,
-    /// Per-request timeout, e.g. `60s`.
-    #[serde(default)]
-    pub timeout: Option<String>,
 }
 
 /// GitHub access.
@@ -333,51 +308,8 @@ impl Config {
             }
         }
         if let Some(m) = &self.model {
-            const PROVIDERS: &[&str] = &[
-                "openai",
-                "azure",
-                "anthropic",
-                "gemini",
-                "ollama",
-                "openai-compatible",
-            ];
-            if !PROVIDERS.contains(&m.provider.as_str()) {
-                return Err(invalid(
-                    "model.provider".into(),
-                    &m.provider,
-                    format!(
-                        "unknown provider `{}`; expected one of {}",
-                        m.provider,
-                        PROVIDERS.join(", ")
-                    ),
-                ));
-            }
-            if m.provider == "openai-compatible" && m.base_url.is_none() {
-                return Err(invalid(
-                    "model.base_url".into(),
-                    "provider:",
-                    "provider `openai-compatible` needs `base_url` (e.g. http://127.0.0.1:8080/v1)"
-                        .into(),
-                ));
-            }
-            if let Some(mode) = &m.tool_mode
-                && !["auto", "native", "json"].contains(&mode.as_str())
-            {
-                return Err(invalid(
-                    "model.tool_mode".into(),
-                    mode,
-                    format!("expected auto, native or json, found `{mode}`"),
-                ));
-            }
-            if let Some(t) = &m.timeout
-                && humantime_like(t).is_none()
-            {
-                return Err(invalid(
-                    "model.timeout".into(),
-                    t,
-                    format!("expected a duration such as `60s` or `2m`, found `{t}`"),
-                ));
-            }
+            m.validate()
+                .map_err(|e| invalid("model".into(), "model:", e.to_string()))?;
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, id) in self.approvals.identities.iter().enumerate() {

@@ -3,12 +3,16 @@
 //! Layout: `cli` declares the commands, `config` reads `medic.yaml`, `kubectx` resolves
 //! kubeconfig/context/namespace like kubectl, and one module per command does the work.
 
+mod approvals_cmd;
+mod ask;
 mod audit_cmd;
 mod cli;
 mod config;
+mod demo;
 mod kubectx;
 mod sandbox_cmd;
 mod snapshot;
+mod wire;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -109,6 +113,34 @@ async fn run(cli: Cli) -> Result<()> {
             let out = snapshot::run(&target, &args, &config.clusters).await?;
             println!("bundle written to {}", out.display());
             Ok(())
+        }
+        Command::Ask(args) => {
+            let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
+            let opts = wire::WireOptions {
+                sandbox: args.sandbox.clone(),
+                no_model: args.no_model,
+                model: args.model.clone(),
+                data_dir: args.data_dir.clone(),
+            };
+            let wired = wire::wire(&config, &target, &opts, target.namespace.clone()).await?;
+            let start = ask::start_of(args.question.clone(), &wired)?;
+            let requester = approvals_cmd::terminal_actor()?;
+            let transcript = ask::run(&wired, start, requester, args.json).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&transcript)?);
+            }
+            if let Some(sandbox) = wired.sandbox {
+                sandbox.shutdown().await;
+            }
+            Ok(())
+        }
+        Command::Demo { bundle, no_model } => {
+            let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
+            demo::run(&config, bundle, no_model).await
+        }
+        Command::Approvals(cmd) => {
+            let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
+            approvals_cmd::run(cmd, &config, &target).await
         }
         Command::Audit(cmd) => {
             let (config, _) = config::Config::discover(cli.global.config.as_deref())?;

@@ -1,0 +1,203 @@
+//! `medic approvals list | show | approve | deny` for the terminal.
+//!
+//! The terminal user is the OS user, mapped to a Kubernetes identity by the `terminal:` key
+//! of `approvals.identities` in medic.yaml; an unmapped user can read but never approve.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Result, anyhow, bail};
+use chrono::Utc;
+use medic_approvals::{
+    Actor, ApprovalBook, IdentityEntry, IdentityMap, KubeAccessReviewer, Policy,
+};
+use medic_playbooks::Plan;
+use tokio::sync::mpsc;
+
+use crate::cli::ApprovalsCommand;
+use crate::config::Config;
+use crate::kubectx::KubeTarget;
+use crate::wire::{WireOptions, wire};
+
+/// The OS user at this terminal, as an approvals actor ($USER, $LOGNAME, else `id -un`).
+/// A user nobody mapped can still ask and read; approvals refuse them with the reason.
+pub fn terminal_actor() -> Result<Actor> {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        })
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| anyhow!("cannot tell who you are: set $USER"))?;
+    Ok(Actor::Terminal(user))
+}
+
+/// Runs an approvals subcommand.
+pub async fn run(cmd: ApprovalsCommand, config: &Config, target: &KubeTarget) -> Result<()> {
+    match cmd {
+        ApprovalsCommand::List { data_dir } => {
+            let book = open_book(config, data_dir).await?;
+            let pending = book.list_pending(Utc::now()).await?;
+            if pending.is_empty() {
+                println!("no plans are waiting for approval");
+                return Ok(());
+            }
+            println!(
+                "{:<36}  {:<18}  {:<16}  {:<8}  {:<9}  {:<20}  EXPIRES",
+                "ID", "PLAYBOOK", "CLUSTER", "RISK", "APPROVALS", "REQUESTED BY"
+            );
+            for s in pending {
+                let p = s.progress();
+                println!(
+                    "{:<36}  {:<18}  {:<16}  {:<8}  {:<9}  {:<20}  {}",
+                    s.request.id,
+                    s.request.summary.playbook,
+                    s.request.summary.cluster,
+                    s.request.summary.risk.as_str(),
+                    format!("{}/{}", p.have, p.need),
+                    s.request.requester,
+                    s.request.expires_at.format("%H:%M:%SZ")
+                );
+            }
+            Ok(())
+        }
+        ApprovalsCommand::Show { id, data_dir } => {
+            let book = open_book(config, data_dir).await?;
+            let state = book.get(&id).await?.ok_or_else(|| {
+                anyhow!("no approval request `{id}`; `medic approvals list` shows the pending ones")
+            })?;
+            let recorded = book
+                .recorded_plan(&id)
+                .await?
+                .ok_or_else(|| anyhow!("approval `{id}` has no recorded plan"))?;
+            let plan: Plan = serde_json::from_value(recorded.plan)?;
+            println!("{}", plan.render());
+            let status = medic_engine::view::approval_status(&state, None, None, None, Utc::now());
+            println!("\nplan hash: {}", status.plan_hash);
+            println!(
+                "requested by {} at {}",
+                state.request.requester, state.request.created
+            );
+            println!("state: {}", status.state);
+            println!(
+                "approved by: {}",
+                if status.approved_by.is_empty() {
+                    "nobody yet".to_string()
+                } else {
+                    status.approved_by.join(", ")
+                }
+            );
+            for w in &status.waiting_for {
+                println!("waiting for: {w}");
+            }
+            println!("expires at {}", status.expires_at);
+            if let Some(r) = &status.refusal {
+                println!("{r}");
+            }
+            Ok(())
+        }
+        ApprovalsCommand::Approve { id, data_dir } => {
+            decide(config, target, id, data_dir, true, None).await
+        }
+        ApprovalsCommand::Deny {
+            id,
+            reason,
+            data_dir,
+        } => decide(config, target, id, data_dir, false, Some(reason)).await,
+    }
+}
+
+async fn decide(
+    config: &Config,
+    target: &KubeTarget,
+    id: String,
+    data_dir: Option<PathBuf>,
+    approve: bool,
+    reason: Option<String>,
+) -> Result<()> {
+    let actor = terminal_actor()?;
+    let opts = WireOptions {
+        data_dir,
+        no_model: true,
+        ..WireOptions::default()
+    };
+    let wired = wire(config, target, &opts, None).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            if let medic_agent::protocol::Event::ExecutionStep {
+                step,
+                description,
+                status,
+                ..
+            } = e
+            {
+                if step > 0 {
+                    println!("  step {step}: {status} — {description}");
+                } else {
+                    println!("  {status}: {description}");
+                }
+            }
+        }
+    });
+    let status = wired
+        .engine
+        .remediation()
+        .decide(&id, &actor, approve, reason, None, &tx)
+        .await?;
+    drop(tx);
+    let _ = printer.await;
+    println!("approval {}: {}", status.approval_id, status.state);
+    for w in &status.waiting_for {
+        println!("waiting for {w}");
+    }
+    if let Some(r) = &status.refusal {
+        println!("{r}");
+    }
+    if matches!(status.state.as_str(), "failed" | "undone" | "refused")
+        || (approve && status.refusal.is_some() && status.state == "pending")
+    {
+        bail!("approval {} did not go through", status.approval_id);
+    }
+    Ok(())
+}
+
+/// The book alone (no clusters): enough to read approvals.
+async fn open_book(config: &Config, data_dir: Option<PathBuf>) -> Result<Arc<ApprovalBook>> {
+    let data_dir = data_dir.unwrap_or_else(|| config.data_dir());
+    let identities: Vec<IdentityEntry> = config
+        .approvals
+        .identities
+        .iter()
+        .map(|i| IdentityEntry {
+            name: i.name.clone(),
+            kube_user: i.kube_user.clone(),
+            groups: i.groups.clone(),
+            slack: i.slack.clone(),
+            teams: i.teams.clone(),
+            terminal: i.terminal.clone(),
+            agent: i.agent,
+        })
+        .collect();
+    let map = IdentityMap::new(identities)?;
+    let policy = match &config.approvals.policy {
+        Some(p) => Policy::load(p, &map)?,
+        None => Policy::default(),
+    };
+    Ok(Arc::new(
+        ApprovalBook::open(
+            &data_dir,
+            policy,
+            map,
+            medic_approvals::shared(KubeAccessReviewer::new()),
+        )
+        .await?,
+    ))
+}

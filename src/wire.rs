@@ -1,0 +1,317 @@
+//! Wiring: from flags, `medic.yaml` (or a sandbox bundle) to a running [`Engine`].
+//!
+//! Two sources of truth: a live estate (kubeconfig contexts, identities, policy and model
+//! from `medic.yaml`) or a replayed incident (`--sandbox BUNDLE`: the sandbox starts
+//! in-process and the bundle provides clusters, identities, policy and the clock).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use chrono::Utc;
+use medic_agent::{ModelConfig, Session, SessionConfig};
+use medic_approvals::{ApprovalBook, IdentityEntry, IdentityMap, KubeAccessReviewer, Policy};
+use medic_engine::{Clock, Engine, Remediation};
+use medic_playbooks::{ClusterSpec, Clusters, Executor, PlanContext};
+use medic_sandbox::{Bundle, Sandbox, SandboxHandle, SandboxOptions};
+use medic_tools::ToolContext;
+
+use crate::config::Config;
+use crate::kubectx::KubeTarget;
+
+/// What the caller wants wired.
+#[derive(Debug, Default, Clone)]
+pub struct WireOptions {
+    /// Replay this bundle in an in-process sandbox.
+    pub sandbox: Option<PathBuf>,
+    /// Analyzers only, even if a model is configured.
+    pub no_model: bool,
+    /// Override the configured model name (`--model`).
+    pub model: Option<String>,
+    /// Data directory override (audit log, views).
+    pub data_dir: Option<PathBuf>,
+}
+
+/// One cluster as medic knows it.
+#[derive(Debug, Clone)]
+pub struct ClusterInfo {
+    /// medic's name for it.
+    pub name: String,
+    /// The kubeconfig context.
+    pub context: String,
+    /// Placement labels (region, residency…).
+    pub labels: BTreeMap<String, String>,
+    /// Prometheus base URL.
+    pub prometheus: Option<String>,
+}
+
+/// A wired engine and what it runs on.
+pub struct Wired {
+    /// The engine.
+    pub engine: Engine,
+    /// The in-process sandbox, when replaying a bundle.
+    pub sandbox: Option<SandboxHandle>,
+    /// The loaded bundle, when replaying.
+    pub bundle: Option<Bundle>,
+    /// Where the audit log lives.
+    pub data_dir: PathBuf,
+    /// Identities (for mapping the terminal user, and for the demo).
+    pub identities: Vec<IdentityEntry>,
+    /// The clusters.
+    pub clusters: Vec<ClusterInfo>,
+    /// The model in use, if any.
+    pub model: Option<ModelConfig>,
+    /// Holds a temporary data directory alive for sandbox runs.
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Builds the engine.
+pub async fn wire(
+    config: &Config,
+    target: &KubeTarget,
+    opts: &WireOptions,
+    namespace: Option<String>,
+) -> Result<Wired> {
+    crate::kubectx::install_crypto_provider();
+    let mut tmp = None;
+    let (kubeconfig, clusters, identities, policy_text, now0, sandbox, bundle) = match &opts.sandbox
+    {
+        Some(dir) => {
+            let bundle = Bundle::load(dir)?;
+            let handle = Sandbox::start(&bundle, SandboxOptions::default()).await?;
+            let clusters = bundle
+                .scenario
+                .clusters
+                .iter()
+                .map(|c| {
+                    let mut labels = c.labels.clone();
+                    if let Some(r) = &c.region {
+                        labels.insert("region".into(), r.clone());
+                    }
+                    ClusterInfo {
+                        name: c.name.clone(),
+                        context: c.name.clone(),
+                        labels,
+                        prometheus: None,
+                    }
+                })
+                .collect::<Vec<_>>();
+            let identities = bundle
+                .scenario
+                .identities
+                .iter()
+                .map(|i| IdentityEntry {
+                    name: i.name.clone(),
+                    kube_user: i.kube_user.clone(),
+                    groups: i.groups.clone(),
+                    slack: i.slack.clone(),
+                    teams: i.teams.clone(),
+                    terminal: None,
+                    agent: i.agent,
+                })
+                .collect::<Vec<_>>();
+            let policy = bundle
+                .policy
+                .as_ref()
+                .map(|f| (f.path.clone(), f.text.clone()));
+            let now = bundle.now();
+            (
+                handle.kubeconfig_path().to_path_buf(),
+                clusters,
+                identities,
+                policy,
+                Some(now),
+                Some(handle),
+                Some(bundle),
+            )
+        }
+        None => {
+            let kubeconfig = kubeconfig_path(target)?;
+            let clusters = if config.clusters.is_empty() {
+                let conn = target.connect().await?;
+                vec![ClusterInfo {
+                    name: conn.context.clone(),
+                    context: conn.context,
+                    labels: BTreeMap::new(),
+                    prometheus: None,
+                }]
+            } else {
+                config
+                    .clusters
+                    .iter()
+                    .map(|c| ClusterInfo {
+                        name: c.name.clone(),
+                        context: c.context().to_string(),
+                        labels: c.labels.clone(),
+                        prometheus: c.prometheus.clone(),
+                    })
+                    .collect()
+            };
+            let identities = config
+                .approvals
+                .identities
+                .iter()
+                .map(|i| IdentityEntry {
+                    name: i.name.clone(),
+                    kube_user: i.kube_user.clone(),
+                    groups: i.groups.clone(),
+                    slack: i.slack.clone(),
+                    teams: i.teams.clone(),
+                    terminal: i.terminal.clone(),
+                    agent: i.agent,
+                })
+                .collect();
+            let policy = match &config.approvals.policy {
+                Some(p) => Some((
+                    p.display().to_string(),
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read policy {}", p.display()))?,
+                )),
+                None => None,
+            };
+            (kubeconfig, clusters, identities, policy, None, None, None)
+        }
+    };
+
+    let data_dir = match (&opts.data_dir, &sandbox) {
+        (Some(d), _) => d.clone(),
+        (None, Some(_)) => {
+            let t = tempfile::Builder::new().prefix("medic-replay-").tempdir()?;
+            let p = t.path().to_path_buf();
+            tmp = Some(t);
+            p
+        }
+        (None, None) => config.data_dir(),
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+
+    // The clock: the bundle's `now`, advancing with real time, or the wall clock.
+    let started = std::time::Instant::now();
+    let clock: Clock = match now0 {
+        Some(t0) => {
+            Arc::new(move || t0 + chrono::Duration::from_std(started.elapsed()).unwrap_or_default())
+        }
+        None => Arc::new(Utc::now),
+    };
+
+    let identity_map = IdentityMap::new(identities.clone())?;
+    let policy = match &policy_text {
+        Some((file, text)) => Policy::parse(text, file, &identity_map)?,
+        None => Policy::default(),
+    };
+
+    // Tools (read-only, as medic).
+    let contexts: Vec<&str> = clusters.iter().map(|c| c.context.as_str()).collect();
+    let mut tools = ToolContext::from_kubeconfig(&kubeconfig, &contexts).await?;
+    for c in &clusters {
+        tools = tools.with_labels(&c.context, c.labels.clone())?;
+        if let Some(url) = &c.prometheus {
+            tools = tools.with_prometheus(&c.context, url.clone())?;
+        }
+    }
+    let runbooks = Path::new("playbooks/runbooks");
+    if runbooks.is_dir() {
+        tools = tools.with_runbooks(runbooks);
+    }
+    if let Some(t0) = now0 {
+        tools = tools.with_clock(medic_tools::Clock::fixed(t0));
+    }
+
+    // Plans and execution.
+    let specs = clusters
+        .iter()
+        .map(|c| ClusterSpec {
+            name: c.context.clone(),
+            labels: c.labels.clone(),
+        })
+        .collect();
+    let plan_clusters = Clusters::from_kubeconfig(&kubeconfig, specs).await?;
+    let mut reviewer = KubeAccessReviewer::new();
+    for conn in plan_clusters.iter() {
+        reviewer = reviewer.with_cluster(conn.spec.name.clone(), conn.client().clone());
+    }
+    let book = Arc::new(
+        ApprovalBook::open(
+            &data_dir,
+            policy,
+            identity_map,
+            medic_approvals::shared(reviewer),
+        )
+        .await?,
+    );
+    let mut plan_ctx = PlanContext::new(plan_clusters.clone(), clock());
+    // When the requester is not a mapped person (an alert, an unmapped terminal user),
+    // dry-runs run as the first on-call identity that is not medic: the dry-run shows
+    // what an approver's execution would meet.
+    plan_ctx.dry_run_as =
+        identities
+            .iter()
+            .find(|i| !i.agent)
+            .map(|i| medic_approvals::KubeIdentity {
+                user: i.kube_user.clone(),
+                groups: i.groups.clone(),
+            });
+    let clock2 = clock.clone();
+    let executor = Executor::new(plan_clusters, book.clone()).with_clock(move || clock2());
+    let remediation = Remediation::new(book, plan_ctx, executor, clock);
+
+    // The model.
+    let model = if opts.no_model {
+        None
+    } else {
+        let mut m = config.model.clone().or(ModelConfig::from_env()?);
+        if let (Some(m), Some(name)) = (m.as_mut(), &opts.model) {
+            m.model = name.clone();
+        }
+        if m.is_none() && opts.model.is_some() {
+            bail!(
+                "--model needs a provider: configure `model:` in medic.yaml or set MEDIC_MODEL=provider/model"
+            );
+        }
+        m
+    };
+    let session_config = SessionConfig {
+        namespace,
+        ..SessionConfig::default()
+    };
+    let session = Session::from_model_config(
+        model.as_ref(),
+        medic_tools::Registry::standard(),
+        tools,
+        session_config,
+    )
+    .await?;
+    Ok(Wired {
+        engine: Engine::new(session, remediation),
+        sandbox,
+        bundle,
+        data_dir,
+        identities,
+        clusters,
+        model,
+        _tmp: tmp,
+    })
+}
+
+/// The kubeconfig file kubectl would read first.
+fn kubeconfig_path(target: &KubeTarget) -> Result<PathBuf> {
+    if let Some(p) = &target.kubeconfig {
+        return Ok(p.clone());
+    }
+    if let Some(list) = std::env::var_os("KUBECONFIG") {
+        if let Some(first) = std::env::split_paths(&list).find(|p| p.exists()) {
+            return Ok(first);
+        }
+    }
+    let home = dirs::home_dir().ok_or_else(|| anyhow!("no home directory for ~/.kube/config"))?;
+    let p = home.join(".kube").join("config");
+    if !p.exists() {
+        bail!(
+            "no kubeconfig: pass --kubeconfig, set $KUBECONFIG, or create ~/.kube/config \
+             (or replay an incident with --sandbox BUNDLE)"
+        );
+    }
+    Ok(p)
+}
