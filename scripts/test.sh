@@ -3,11 +3,10 @@
 # cached under ~/.cache/medic), then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for setup in scripts/install-prometheus.sh scripts/setup-llama.sh; do
-  if [ -x "$setup" ]; then
-    echo "==> $setup"
-    "$setup"
-  fi
+for setup in scripts/install-*.sh scripts/setup-*.sh; do
+  [ -x "$setup" ] || continue
+  echo "==> $setup"
+  "$setup"
 done
 echo "==> cargo test --workspace"
 cargo test --workspace --locked
