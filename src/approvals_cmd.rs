@@ -42,11 +42,26 @@ pub fn terminal_actor() -> Result<Actor> {
 /// Runs an approvals subcommand.
 pub async fn run(cmd: ApprovalsCommand, config: &Config, target: &KubeTarget) -> Result<()> {
     match cmd {
-        ApprovalsCommand::List { data_dir } => {
+        ApprovalsCommand::List { data_dir, all } => {
             let book = open_book(config, data_dir).await?;
-            let pending = book.list_pending(Utc::now()).await?;
+            let now = Utc::now();
+            // Undecided requests, expired ones included; shown only with --all.
+            let undecided = book.list_pending(chrono::DateTime::<Utc>::MIN_UTC).await?;
+            let expired = undecided
+                .iter()
+                .filter(|s| s.request.expires_at <= now)
+                .count();
+            let pending: Vec<_> = undecided
+                .into_iter()
+                .filter(|s| all || s.request.expires_at > now)
+                .collect();
             if pending.is_empty() {
                 println!("no plans are waiting for approval");
+            }
+            if expired > 0 && !all {
+                println!("({expired} expired request(s) not shown; --all includes them)");
+            }
+            if pending.is_empty() {
                 return Ok(());
             }
             println!(
@@ -63,7 +78,11 @@ pub async fn run(cmd: ApprovalsCommand, config: &Config, target: &KubeTarget) ->
                     s.request.summary.risk.as_str(),
                     format!("{}/{}", p.have, p.need),
                     s.request.requester,
-                    s.request.expires_at.format("%H:%M:%SZ")
+                    if s.request.expires_at <= now {
+                        "expired".to_string()
+                    } else {
+                        s.request.expires_at.format("%H:%M:%SZ").to_string()
+                    }
                 );
             }
             Ok(())

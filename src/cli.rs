@@ -210,6 +210,9 @@ pub enum ApprovalsCommand {
         /// Data directory (default: medic.yaml's).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Include undecided requests that have expired.
+        #[arg(long)]
+        all: bool,
     },
     /// One plan: steps, dry-run diff, post-checks, undo, and who approved.
     Show {

@@ -480,7 +480,11 @@ data_dir: /var/lib/medic
         let err = parse("model: { provider: chatgpt, model: x }\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown provider `chatgpt`"), "{err}");
+        assert!(
+            err.contains("model.provider: unknown variant `chatgpt`"),
+            "{err}"
+        );
+        assert!(err.contains("line 1"), "{err}");
     }
 
     #[test]

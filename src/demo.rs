@@ -38,9 +38,14 @@ pub async fn run(config: &Config, bundle: Option<PathBuf>, no_model: bool) -> Re
     };
     println!("━━ medic demo: {} ━━", scenario.title);
     println!(
-        "A recorded incident is replayed as a live Kubernetes API on 127.0.0.1 ({} cluster(s)); \
+        "A recorded incident is replayed as a live Kubernetes API on 127.0.0.1 (cluster(s): {}); \
          medic reads it through the same client it uses against real clusters.\n",
-        wired.clusters.len()
+        wired
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let start = start_of(None, &wired)?;
     let requester = Actor::Name("medic".to_string());

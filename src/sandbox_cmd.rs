@@ -46,6 +46,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let options = SandboxOptions {
         ports,
         kubeconfig_path: args.write_kubeconfig.clone(),
+        ..SandboxOptions::default()
     };
     let handle = Sandbox::start(&bundle, options).await?;
     let kubeconfig = handle.kubeconfig_path().to_path_buf();

@@ -60,8 +60,6 @@ pub struct Wired {
     pub identities: Vec<IdentityEntry>,
     /// The clusters.
     pub clusters: Vec<ClusterInfo>,
-    /// The model in use, if any.
-    pub model: Option<ModelConfig>,
     /// Holds a temporary data directory alive for sandbox runs.
     _tmp: Option<tempfile::TempDir>,
 }
@@ -290,7 +288,6 @@ pub async fn wire(
         data_dir,
         identities,
         clusters,
-        model,
         _tmp: tmp,
     })
 }
