@@ -77,6 +77,8 @@ pub enum Command {
     },
     /// Investigate a question (or a replayed incident) and propose remediations.
     Ask(AskArgs),
+    /// The chat TUI: investigate, read evidence, approve — in the terminal.
+    Tui(SessionArgs),
     /// List, show, approve or deny remediation plans waiting for approval.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
@@ -183,6 +185,17 @@ pub struct SnapshotArgs {
 /// `medic ask`
 #[derive(Debug, Args)]
 pub struct AskArgs {
+    /// What to investigate, and with what.
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// Print one JSON document (findings, proposals, plans, approvals, usage) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a session investigates and with which engine (`medic ask`, `medic tui`).
+#[derive(Debug, Args)]
+pub struct SessionArgs {
     /// The question; with --sandbox and no question, the bundle's own question or alert.
     pub question: Option<String>,
     /// Replay this incident bundle in an in-process sandbox and investigate it.
@@ -194,9 +207,6 @@ pub struct AskArgs {
     /// Use this model name with the configured provider.
     #[arg(long, value_name = "NAME", conflicts_with = "no_model")]
     pub model: Option<String>,
-    /// Print one JSON document (findings, proposals, plans, approvals, usage) instead of text.
-    #[arg(long)]
-    pub json: bool,
     /// Data directory for the audit log (default: medic.yaml's; a temporary one with --sandbox).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,

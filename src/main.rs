@@ -12,6 +12,7 @@ mod demo;
 mod kubectx;
 mod sandbox_cmd;
 mod snapshot;
+mod tui_cmd;
 mod wire;
 
 use std::io::Write as _;
@@ -114,19 +115,15 @@ async fn run(cli: Cli) -> Result<()> {
             println!("bundle written to {}", out.display());
             Ok(())
         }
-        Command::Ask(args) => {
+        Command::Ask(ask_args) => {
+            let args = &ask_args.session;
             let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
-            let opts = wire::WireOptions {
-                sandbox: args.sandbox.clone(),
-                no_model: args.no_model,
-                model: args.model.clone(),
-                data_dir: args.data_dir.clone(),
-            };
-            let wired = wire::wire(&config, &target, &opts, target.namespace.clone()).await?;
+            let wired =
+                wire::wire(&config, &target, &args.into(), target.namespace.clone()).await?;
             let start = ask::start_of(args.question.clone(), &wired)?;
             let requester = approvals_cmd::terminal_actor()?;
-            let transcript = ask::run(&wired, start, requester, args.json).await?;
-            if args.json {
+            let transcript = ask::run(&wired, start, requester, ask_args.json).await?;
+            if ask_args.json {
                 println!("{}", serde_json::to_string_pretty(&transcript)?);
             }
             if let Some(sandbox) = wired.sandbox {
@@ -137,6 +134,30 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { bundle, no_model } => {
             let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
             demo::run(&config, bundle, no_model).await
+        }
+        Command::Tui(args) => {
+            let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
+            let wired =
+                wire::wire(&config, &target, &(&args).into(), target.namespace.clone()).await?;
+            let question = match (&args.question, &wired.bundle) {
+                (Some(q), _) => Some(q.clone()),
+                (None, Some(_)) => match ask::start_of(None, &wired)? {
+                    ask::Start::Question(q) => Some(q),
+                    ask::Start::Alert { .. } => None,
+                },
+                (None, None) => None,
+            };
+            tui_cmd::run(
+                &wired,
+                approvals_cmd::terminal_actor()?,
+                target.namespace.clone(),
+                question,
+            )
+            .await?;
+            if let Some(sandbox) = wired.sandbox {
+                sandbox.shutdown().await;
+            }
+            Ok(())
         }
         Command::Approvals(cmd) => {
             let (config, _) = config::Config::discover(cli.global.config.as_deref())?;

@@ -33,6 +33,17 @@ pub struct WireOptions {
     pub data_dir: Option<PathBuf>,
 }
 
+impl From<&crate::cli::SessionArgs> for WireOptions {
+    fn from(a: &crate::cli::SessionArgs) -> Self {
+        WireOptions {
+            sandbox: a.sandbox.clone(),
+            no_model: a.no_model,
+            model: a.model.clone(),
+            data_dir: a.data_dir.clone(),
+        }
+    }
+}
+
 /// One cluster as medic knows it.
 #[derive(Debug, Clone)]
 pub struct ClusterInfo {
