@@ -77,6 +77,8 @@ pub enum Command {
     },
     /// Investigate a question (or a replayed incident) and propose remediations.
     Ask(AskArgs),
+    /// Run the eval scenarios, each on its own sandbox, and score medic against them.
+    Eval(EvalArgs),
     /// The chat TUI: investigate, read evidence, approve — in the terminal.
     Tui(SessionArgs),
     /// List, show, approve or deny remediation plans waiting for approval.
@@ -252,4 +254,33 @@ pub enum ApprovalsCommand {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+}
+
+/// `medic eval`
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Scenario folders, or folders of them (default: evals/scenarios and sandbox/bundles).
+    #[arg(long = "scenarios", value_name = "DIR")]
+    pub scenarios: Vec<PathBuf>,
+    /// Only scenarios whose name contains this, or that carry this tag.
+    #[arg(long, value_name = "TAG")]
+    pub filter: Option<String>,
+    /// Analyzers only.
+    #[arg(long, conflicts_with_all = ["scripted", "model"])]
+    pub no_model: bool,
+    /// The scripted model (deterministic, offline): exercises the model path and counts tokens.
+    #[arg(long, conflicts_with = "model")]
+    pub scripted: bool,
+    /// A real model: this model name with the configured provider.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// Write the full report as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the full report as Markdown.
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
 }

@@ -9,6 +9,7 @@ mod audit_cmd;
 mod cli;
 mod config;
 mod demo;
+mod eval_cmd;
 mod kubectx;
 mod sandbox_cmd;
 mod snapshot;
@@ -158,6 +159,10 @@ async fn run(cli: Cli) -> Result<()> {
                 sandbox.shutdown().await;
             }
             Ok(())
+        }
+        Command::Eval(args) => {
+            let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
+            eval_cmd::run(&config, args).await
         }
         Command::Approvals(cmd) => {
             let (config, _) = config::Config::discover(cli.global.config.as_deref())?;

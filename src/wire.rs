@@ -196,6 +196,65 @@ pub async fn wire(
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
 
+    let github = match &sandbox {
+        Some(h) => h.github_url().map(|u| (u, None)),
+        None => github_from_config(config)?,
+    };
+    let parts = Parts {
+        kubeconfig,
+        clusters: clusters.clone(),
+        identities: identities.clone(),
+        policy_text,
+        now0,
+        data_dir: data_dir.clone(),
+        github,
+    };
+    let engine = build_engine(config, opts, parts, namespace).await?;
+    Ok(Wired {
+        engine,
+        sandbox,
+        bundle,
+        data_dir,
+        identities,
+        clusters,
+        _tmp: tmp,
+    })
+}
+
+/// What an engine is built from.
+pub struct Parts {
+    /// Kubeconfig with one context per cluster; its default user is medic itself.
+    pub kubeconfig: PathBuf,
+    /// The clusters.
+    pub clusters: Vec<ClusterInfo>,
+    /// Identities (people and medic).
+    pub identities: Vec<IdentityEntry>,
+    /// Policy file name and text, or the default policy.
+    pub policy_text: Option<(String, String)>,
+    /// The scenario clock's start, for replays.
+    pub now0: Option<chrono::DateTime<Utc>>,
+    /// Audit log and views.
+    pub data_dir: PathBuf,
+    /// GitHub API base URL and token (recent changes, revert pull requests).
+    pub github: Option<(String, Option<String>)>,
+}
+
+/// Builds an engine from its parts (used by `wire` and by `medic eval` per scenario).
+pub async fn build_engine(
+    config: &Config,
+    opts: &WireOptions,
+    parts: Parts,
+    namespace: Option<String>,
+) -> Result<Engine> {
+    let Parts {
+        kubeconfig,
+        clusters,
+        identities,
+        policy_text,
+        now0,
+        data_dir,
+        github,
+    } = parts;
     // The clock: the bundle's `now`, advancing with real time, or the wall clock.
     let started = std::time::Instant::now();
     let clock: Clock = match now0 {
@@ -226,6 +285,12 @@ pub async fn wire(
     }
     if let Some(t0) = now0 {
         tools = tools.with_clock(medic_tools::Clock::fixed(t0));
+    }
+    if let Some((url, token)) = &github {
+        tools = tools.with_github(medic_tools::GitHubConfig {
+            base_url: Some(url.clone()),
+            token: token.clone(),
+        });
     }
 
     // Plans and execution.
@@ -263,7 +328,12 @@ pub async fn wire(
                 groups: i.groups.clone(),
             });
     let clock2 = clock.clone();
-    let executor = Executor::new(plan_clusters, book.clone()).with_clock(move || clock2());
+    let mut executor = Executor::new(plan_clusters, book.clone()).with_clock(move || clock2());
+    if let Some((url, token)) = &github {
+        let gh = medic_playbooks::GitHub::new(url, token.clone())?;
+        plan_ctx.github = Some(gh.clone());
+        executor = executor.with_github(gh);
+    }
     let remediation = Remediation::new(book, plan_ctx, executor, clock);
 
     // The model.
@@ -292,15 +362,29 @@ pub async fn wire(
         session_config,
     )
     .await?;
-    Ok(Wired {
-        engine: Engine::new(session, remediation),
-        sandbox,
-        bundle,
-        data_dir,
-        identities,
-        clusters,
-        _tmp: tmp,
-    })
+    Ok(Engine::new(session, remediation))
+}
+
+/// GitHub from medic.yaml: base URL (default api.github.com) and the token from the
+/// named environment variable (default `GITHUB_TOKEN`) or file.
+fn github_from_config(config: &Config) -> Result<Option<(String, Option<String>)>> {
+    let Some(gh) = &config.github else {
+        return Ok(None);
+    };
+    let url = gh
+        .base_url
+        .clone()
+        .unwrap_or_else(|| "https://api.github.com".to_string());
+    let token = match (&gh.token_file, &gh.token_env) {
+        (Some(f), _) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("github.token_file: cannot read {}", f.display()))?
+                .trim()
+                .to_string(),
+        ),
+        (None, env) => std::env::var(env.as_deref().unwrap_or("GITHUB_TOKEN")).ok(),
+    };
+    Ok(Some((url, token)))
 }
 
 /// The kubeconfig file kubectl would read first.
@@ -308,10 +392,10 @@ fn kubeconfig_path(target: &KubeTarget) -> Result<PathBuf> {
     if let Some(p) = &target.kubeconfig {
         return Ok(p.clone());
     }
-    if let Some(list) = std::env::var_os("KUBECONFIG") {
-        if let Some(first) = std::env::split_paths(&list).find(|p| p.exists()) {
-            return Ok(first);
-        }
+    if let Some(list) = std::env::var_os("KUBECONFIG")
+        && let Some(first) = std::env::split_paths(&list).find(|p| p.exists())
+    {
+        return Ok(first);
     }
     let home = dirs::home_dir().ok_or_else(|| anyhow!("no home directory for ~/.kube/config"))?;
     let p = home.join(".kube").join("config");

@@ -1,0 +1,850 @@
+//! Every analyzer class fires on a fixture object set and stays silent on a healthy one.
+//!
+//! Fixture tools stand in for `k8s_list`, `k8s_events` and `gpu_status` and return the tools'
+//! own typed outputs, so the analyzers read exactly what they read in a session. (The
+//! starter bundles are covered end to end through the sandbox in `bundles.rs`.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use medic_agent::analyzers::{AnalyzerSet, Observations};
+use medic_tools::gpu::{GpuNode, GpuOutput};
+use medic_tools::k8s::net::EventSummary;
+use medic_tools::k8s::tools::{EventsOutput, Kind, ListOutput, Summary};
+use medic_tools::{Registry, Tool, ToolContext, ToolResult};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+type World = Arc<BTreeMap<(String, String), Vec<Value>>>;
+
+#[derive(Deserialize, JsonSchema)]
+struct ListArgs {
+    cluster: Option<String>,
+    kind: String,
+    #[allow(dead_code)]
+    namespace: Option<String>,
+}
+
+struct FakeList(World);
+
+impl Tool for FakeList {
+    const NAME: &'static str = "k8s_list";
+    type Args = ListArgs;
+    type Output = ListOutput;
+    fn description() -> &'static str {
+        "fixture list"
+    }
+    async fn call(&self, _ctx: &ToolContext, a: ListArgs) -> medic_tools::Result<ListOutput> {
+        let cluster = a.cluster.unwrap_or_else(|| "c1".into());
+        let items = self
+            .0
+            .get(&(cluster.clone(), a.kind.clone()))
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| serde_json::from_value::<Summary>(v).unwrap())
+            .collect();
+        Ok(ListOutput {
+            cluster,
+            kind: serde_json::from_value::<Kind>(json!(a.kind)).unwrap(),
+            namespace: None,
+            items,
+        })
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct ClusterArgs {
+    cluster: Option<String>,
+}
+
+struct FakeEvents(World);
+
+impl Tool for FakeEvents {
+    const NAME: &'static str = "k8s_events";
+    type Args = ClusterArgs;
+    type Output = EventsOutput;
+    fn description() -> &'static str {
+        "fixture events"
+    }
+    async fn call(&self, _ctx: &ToolContext, a: ClusterArgs) -> medic_tools::Result<EventsOutput> {
+        let cluster = a.cluster.unwrap_or_else(|| "c1".into());
+        let events = self
+            .0
+            .get(&(cluster.clone(), "events".into()))
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| serde_json::from_value::<EventSummary>(v).unwrap())
+            .collect();
+        Ok(EventsOutput {
+            cluster,
+            namespace: None,
+            events,
+        })
+    }
+}
+
+struct FakeGpu(World);
+
+impl Tool for FakeGpu {
+    const NAME: &'static str = "gpu_status";
+    type Args = ClusterArgs;
+    type Output = GpuOutput;
+    fn description() -> &'static str {
+        "fixture gpu"
+    }
+    async fn call(&self, _ctx: &ToolContext, a: ClusterArgs) -> medic_tools::Result<GpuOutput> {
+        let cluster = a.cluster.unwrap_or_else(|| "c1".into());
+        let nodes = self
+            .0
+            .get(&(cluster.clone(), "gpu".into()))
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| serde_json::from_value::<GpuNode>(v).unwrap())
+            .collect();
+        Ok(GpuOutput {
+            cluster,
+            metrics_available: true,
+            metrics_note: None,
+            nodes,
+            pending_pods: Vec::new(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------- fixture builders
+
+fn res(cpu: u64, mem_mi: u64, gpu: u64) -> Value {
+    json!({"cpu_milli": cpu, "memory_bytes": mem_mi << 20, "gpu": gpu})
+}
+
+fn container(name: &str, state: &str, ready: bool, restarts: i32, extra: Value) -> Value {
+    let mut c = json!({
+        "name": name, "image": format!("registry.example/{name}:v2"), "init": false,
+        "ready": ready, "restarts": restarts, "state": state,
+        "requests": res(100, 128, 0), "limits": res(500, 256, 0)
+    });
+    merge(&mut c, extra);
+    c
+}
+
+fn pod(
+    name: &str,
+    phase: &str,
+    ready: bool,
+    node: Option<&str>,
+    owner: Option<(&str, &str)>,
+    containers: Vec<Value>,
+    extra: Value,
+) -> Value {
+    let mut p = json!({
+        "name": name, "namespace": "shop", "uid": null, "node": node, "phase": phase,
+        "ready": ready, "restarts": containers.iter().map(|c| c["restarts"].as_i64().unwrap()).sum::<i64>(),
+        "containers": containers,
+        "owner": owner.map(|(k, n)| json!({"kind": k, "name": n})),
+        "conditions": [], "requests": res(100, 128, 0), "labels": {"app": "api"},
+        "created": "2026-06-01T10:00:00Z", "started": "2026-06-01T10:00:05Z"
+    });
+    merge(&mut p, extra);
+    json!({"Pod": p})
+}
+
+fn healthy_pod(name: &str, node: &str) -> Value {
+    pod(
+        name,
+        "Running",
+        true,
+        Some(node),
+        Some(("ReplicaSet", "api-5d8f7")),
+        vec![container("api", "running", true, 0, json!({}))],
+        json!({}),
+    )
+}
+
+fn workload(kind: &str, name: &str, desired: i32, ready: i32, extra: Value) -> Value {
+    let mut w = json!({
+        "kind": kind, "name": name, "namespace": "shop", "uid": null,
+        "desired": desired, "ready": ready, "updated": ready, "available": ready,
+        "images": [format!("registry.example/{name}:v2")], "selector": "app=api",
+        "revision": null, "stale_generation": false, "paused": false, "strategy": null,
+        "conditions": [], "labels": {}, "annotations": {}, "owner": null, "created": null
+    });
+    merge(&mut w, extra);
+    json!({"Workload": w})
+}
+
+fn node(name: &str, ready: bool, extra: Value) -> Value {
+    let mut n = json!({
+        "name": name, "uid": null, "ready": ready, "unschedulable": false,
+        "conditions": [{"type": "Ready", "status": if ready {"True"} else {"Unknown"}, "reason": if ready {"KubeletReady"} else {"NodeStatusUnknown"}, "message": "kubelet status"}],
+        "taints": [], "capacity": res(8000, 32768, 0), "allocatable": res(7800, 30000, 0),
+        "requested": res(2000, 4096, 0), "pods": 10, "gpu": null, "labels": {},
+        "kubelet": "v1.31.2", "created": null
+    });
+    merge(&mut n, extra);
+    json!({"Node": n})
+}
+
+fn service(name: &str, ready: u32, not_ready: u32) -> Value {
+    json!({"Service": {
+        "name": name, "namespace": "shop", "uid": null, "type_": "ClusterIP",
+        "selector": {"app": name}, "ports": ["80/TCP"], "ready_endpoints": ready,
+        "not_ready_endpoints": not_ready, "ready_pods": [], "not_ready_pods": []
+    }})
+}
+
+fn event(kind: &str, name: &str, reason: &str, message: &str) -> Value {
+    json!({
+        "type_": "Warning", "reason": reason, "kind": kind, "namespace": "shop", "name": name,
+        "uid": null, "message": message, "count": 5, "first_seen": "2026-06-01T10:00:00Z",
+        "last_seen": "2026-06-01T10:05:00Z", "source": null
+    })
+}
+
+fn gpu_node(name: &str, util: f64, extra_gpu: Value) -> Value {
+    let mut g = json!({"gpu": "0", "uuid": null, "model": "A100", "util": util, "util_avg_30m": util,
+        "fb_used_mib": 1000.0, "temp_c": 60.0, "power_w": 200.0, "xid": 0.0, "ecc_dbe": 0.0, "ecc_sbe": 0.0});
+    merge(&mut g, extra_gpu);
+    let Value::Object(mut n) = node(
+        name,
+        true,
+        json!({"capacity": res(96000, 900000, 8), "allocatable": res(96000, 900000, 8)}),
+    ) else {
+        unreachable!()
+    };
+    let n = n.remove("Node").unwrap();
+    json!({"node": n, "gpus": [g], "pods": [{"namespace": "ai", "name": "llama-1", "gpus": 1, "phase": "Running", "ready": true, "restarts": 0, "owner": "ReplicaSet/llama-7c"}], "flags": []})
+}
+
+fn merge(base: &mut Value, extra: Value) {
+    if let (Value::Object(b), Value::Object(e)) = (base, extra) {
+        for (k, v) in e {
+            b.insert(k, v);
+        }
+    }
+}
+
+/// The healthy baseline every fixture starts from.
+fn healthy() -> Vec<(&'static str, &'static str, Value)> {
+    vec![
+        ("c1", "pods", healthy_pod("api-5d8f7-a", "node-1")),
+        ("c1", "pods", healthy_pod("api-5d8f7-b", "node-2")),
+        (
+            "c1",
+            "deployments",
+            workload("Deployment", "api", 2, 2, json!({})),
+        ),
+        (
+            "c1",
+            "replicasets",
+            workload(
+                "ReplicaSet",
+                "api-5d8f7",
+                2,
+                2,
+                json!({"revision": "3", "owner": {"kind": "Deployment", "name": "api"}}),
+            ),
+        ),
+        (
+            "c1",
+            "replicasets",
+            workload(
+                "ReplicaSet",
+                "api-4c7e6",
+                0,
+                0,
+                json!({"revision": "2", "owner": {"kind": "Deployment", "name": "api"}}),
+            ),
+        ),
+        ("c1", "nodes", node("node-1", true, json!({}))),
+        ("c1", "nodes", node("node-2", true, json!({}))),
+        ("c1", "services", service("api", 2, 0)),
+        (
+            "c1",
+            "hpas",
+            json!({"Hpa": {"name": "api", "namespace": "shop", "uid": null, "target": "Deployment/api", "min": 2, "max": 10, "current": 2, "desired": 2, "metrics": ["cpu 40%/70%"], "conditions": []}}),
+        ),
+        (
+            "c1",
+            "pdbs",
+            json!({"Pdb": {"name": "api", "namespace": "shop", "uid": null, "selector": "app=api", "min_available": "1", "max_unavailable": null, "current_healthy": 2, "desired_healthy": 1, "disruptions_allowed": 1, "expected_pods": 2}}),
+        ),
+        ("c1", "gpu", gpu_node("gpu-1", 50.0, json!({}))),
+        ("c1", "gpu", gpu_node("gpu-2", 45.0, json!({}))),
+        (
+            "c1",
+            "applications",
+            json!({"Application": {"name": "api", "namespace": "argocd", "uid": null, "project": "default", "repo_url": "https://github.com/acme/deploy", "path": "api", "target_revision": "main", "sync": "Synced", "revision": "abc123", "health": "Healthy", "health_message": null, "destination": "in-cluster/shop", "operation": null, "automated": true, "conditions": []}}),
+        ),
+        (
+            "c1",
+            "vmis",
+            json!({"Vm": {"kind": "VirtualMachineInstance", "name": "db-vm", "namespace": "shop", "uid": null, "status": "Running", "run_strategy": "Always", "node": "node-1", "ready": true, "migration": null, "conditions": []}}),
+        ),
+        (
+            "c1",
+            "resourceclaims",
+            json!({"ResourceClaim": {"name": "gpu-claim", "namespace": "ai", "uid": null, "requests": ["gpu.nvidia.com"], "allocated": true, "devices": ["gpu-0"], "reserved_for": ["pod/llama-1"]}}),
+        ),
+    ]
+}
+
+/// Replace the baseline entry of (cluster, kind, name) or add the object.
+fn with(
+    mut world: Vec<(&'static str, &'static str, Value)>,
+    changes: Vec<(&'static str, &'static str, Value)>,
+) -> Vec<(&'static str, &'static str, Value)> {
+    fn name_of(v: &Value) -> String {
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|inner| {
+                inner
+                    .get("name")
+                    .or_else(|| inner.get("node").and_then(|n| n.get("name")))
+            })
+            .and_then(Value::as_str)
+            .or_else(|| {
+                v.get("node")
+                    .and_then(|n| n.get("name"))
+                    .and_then(Value::as_str)
+            })
+            .or_else(|| v.get("name").and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_string()
+    }
+    for (c, k, v) in changes {
+        let n = name_of(&v);
+        if let Some(slot) = world
+            .iter_mut()
+            .find(|(wc, wk, wv)| *wc == c && *wk == k && name_of(wv) == n && k != "events")
+        {
+            slot.2 = v;
+        } else {
+            world.push((c, k, v));
+        }
+    }
+    world
+}
+
+async fn analyze(world: Vec<(&'static str, &'static str, Value)>) -> Vec<medic_agent::Finding> {
+    let mut map: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    let mut clusters: Vec<String> = Vec::new();
+    for (c, k, v) in world {
+        if !clusters.contains(&c.to_string()) {
+            clusters.push(c.to_string());
+        }
+        map.entry((c.into(), k.into())).or_default().push(v);
+    }
+    let world: World = Arc::new(map);
+    let mut reg = Registry::new();
+    reg.register(FakeList(world.clone()));
+    reg.register(FakeEvents(world.clone()));
+    reg.register(FakeGpu(world));
+    let set = AnalyzerSet::standard();
+    let plan = set.collection(&reg.names(), &clusters, None);
+    let ctx = ToolContext::new();
+    let mut results: Vec<(String, ToolResult)> = Vec::new();
+    for (i, (tool, args)) in plan.into_iter().enumerate() {
+        let r = reg.call(&ctx, &tool, args).await.unwrap();
+        assert!(r.error.is_none(), "{}", r.text);
+        results.push((format!("c{}", i + 1), r));
+    }
+    let now = chrono::DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let labels = BTreeMap::from([
+        (
+            "c1".to_string(),
+            BTreeMap::from([("residency".to_string(), "eu".to_string())]),
+        ),
+        (
+            "c2".to_string(),
+            BTreeMap::from([("residency".to_string(), "eu".to_string())]),
+        ),
+    ]);
+    set.run(&Observations::new(&results, now).with_cluster_labels(labels))
+}
+
+fn classes(findings: &[medic_agent::Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| f.id.split(':').next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn healthy_world_has_no_findings() {
+    let f = analyze(healthy()).await;
+    assert!(f.is_empty(), "{f:#?}");
+}
+
+fn crashing(reason: &str, exit: i32, term_reason: &str) -> Value {
+    pod(
+        "api-7f9c2-x",
+        "Running",
+        false,
+        Some("node-1"),
+        Some(("ReplicaSet", "api-7f9c2")),
+        vec![container(
+            "api",
+            "waiting",
+            false,
+            6,
+            json!({"reason": reason, "last_terminated": {"reason": term_reason, "exit_code": exit, "finished_at": "2026-06-01T11:59:00Z"}}),
+        )],
+        json!({}),
+    )
+}
+
+fn pending(msg: &str) -> Value {
+    pod(
+        "api-5d8f7-p",
+        "Pending",
+        false,
+        None,
+        Some(("ReplicaSet", "api-5d8f7")),
+        vec![container(
+            "api",
+            "waiting",
+            false,
+            0,
+            json!({"reason": "ContainerCreating"}),
+        )],
+        json!({"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg}]}),
+    )
+}
+
+/// (class, changes to the healthy world, expected playbook if any)
+/// (cluster, kind, object) entries of a fixture world.
+type Objects = Vec<(&'static str, &'static str, Value)>;
+
+fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
+    vec![
+        (
+            "crashloop-oom",
+            vec![("c1", "pods", crashing("CrashLoopBackOff", 137, "OOMKilled"))],
+            Some("raise-memory-limit"),
+        ),
+        (
+            "crashloop",
+            vec![("c1", "pods", crashing("CrashLoopBackOff", 1, "Error"))],
+            Some("rollback"),
+        ),
+        (
+            "missing-config",
+            vec![(
+                "c1",
+                "pods",
+                pod(
+                    "api-5d8f7-c",
+                    "Pending",
+                    false,
+                    Some("node-1"),
+                    Some(("ReplicaSet", "api-5d8f7")),
+                    vec![container(
+                        "api",
+                        "waiting",
+                        false,
+                        0,
+                        json!({"reason": "CreateContainerConfigError", "message": "configmap \"api-config\" not found"}),
+                    )],
+                    json!({}),
+                ),
+            )],
+            None,
+        ),
+        (
+            "image-pull",
+            vec![(
+                "c1",
+                "pods",
+                pod(
+                    "api-5d8f7-i",
+                    "Pending",
+                    false,
+                    Some("node-1"),
+                    Some(("ReplicaSet", "api-5d8f7")),
+                    vec![container(
+                        "api",
+                        "waiting",
+                        false,
+                        0,
+                        json!({"reason": "ImagePullBackOff", "message": "manifest unknown"}),
+                    )],
+                    json!({}),
+                ),
+            )],
+            Some("rollback"),
+        ),
+        (
+            "pending-cpu",
+            vec![(
+                "c1",
+                "pods",
+                pending("0/2 nodes are available: 2 Insufficient cpu."),
+            )],
+            None,
+        ),
+        (
+            "pending-memory",
+            vec![(
+                "c1",
+                "pods",
+                pending("0/2 nodes are available: 2 Insufficient memory."),
+            )],
+            None,
+        ),
+        (
+            "pending-gpu",
+            vec![(
+                "c1",
+                "pods",
+                pending("0/2 nodes are available: 2 Insufficient nvidia.com/gpu."),
+            )],
+            None,
+        ),
+        (
+            "pending-taint",
+            vec![(
+                "c1",
+                "pods",
+                pending(
+                    "0/2 nodes are available: 2 node(s) had untolerated taint {dedicated: gpu}.",
+                ),
+            )],
+            None,
+        ),
+        (
+            "pending-affinity",
+            vec![(
+                "c1",
+                "pods",
+                pending(
+                    "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.",
+                ),
+            )],
+            None,
+        ),
+        (
+            "pending-pvc",
+            vec![(
+                "c1",
+                "pods",
+                pending(
+                    "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+                ),
+            )],
+            None,
+        ),
+        (
+            "probe-failing",
+            vec![
+                (
+                    "c1",
+                    "pods",
+                    pod(
+                        "api-5d8f7-a",
+                        "Running",
+                        false,
+                        Some("node-1"),
+                        Some(("ReplicaSet", "api-5d8f7")),
+                        vec![container("api", "running", false, 0, json!({}))],
+                        json!({}),
+                    ),
+                ),
+                (
+                    "c1",
+                    "events",
+                    event(
+                        "Pod",
+                        "api-5d8f7-a",
+                        "Unhealthy",
+                        "Readiness probe failed: HTTP probe failed with statuscode: 503",
+                    ),
+                ),
+            ],
+            Some("rollout-restart"),
+        ),
+        (
+            "bad-rollout",
+            vec![
+                (
+                    "c1",
+                    "replicasets",
+                    workload(
+                        "ReplicaSet",
+                        "api-7f9c2",
+                        1,
+                        0,
+                        json!({"revision": "4", "owner": {"kind": "Deployment", "name": "api"}}),
+                    ),
+                ),
+                ("c1", "pods", crashing("CrashLoopBackOff", 1, "Error")),
+            ],
+            Some("rollback"),
+        ),
+        (
+            "hpa-at-max",
+            vec![(
+                "c1",
+                "hpas",
+                json!({"Hpa": {"name": "api", "namespace": "shop", "uid": null, "target": "Deployment/api", "min": 2, "max": 10, "current": 10, "desired": 10, "metrics": ["cpu 180%/70%"], "conditions": []}}),
+            )],
+            Some("scale"),
+        ),
+        (
+            "keda-at-max",
+            vec![
+                (
+                    "c1",
+                    "scaledobjects",
+                    json!({"ScaledObject": {"name": "llama", "namespace": "shop", "uid": null, "target": "Deployment/llama", "min": 2, "max": 6, "triggers": ["prometheus"], "hpa": "keda-hpa-llama", "paused": false, "conditions": []}}),
+                ),
+                (
+                    "c1",
+                    "hpas",
+                    json!({"Hpa": {"name": "keda-hpa-llama", "namespace": "shop", "uid": null, "target": "Deployment/llama", "min": 2, "max": 6, "current": 6, "desired": 6, "metrics": ["external"], "conditions": []}}),
+                ),
+            ],
+            Some("scale"),
+        ),
+        (
+            "pdb-blocking-drain",
+            vec![
+                (
+                    "c1",
+                    "pdbs",
+                    json!({"Pdb": {"name": "api", "namespace": "shop", "uid": null, "selector": "app=api", "min_available": "2", "max_unavailable": null, "current_healthy": 2, "desired_healthy": 2, "disruptions_allowed": 0, "expected_pods": 2}}),
+                ),
+                (
+                    "c1",
+                    "nodes",
+                    node("node-2", true, json!({"unschedulable": true})),
+                ),
+            ],
+            None,
+        ),
+        (
+            "quota-exceeded",
+            vec![(
+                "c1",
+                "events",
+                event(
+                    "ReplicaSet",
+                    "api-5d8f7",
+                    "FailedCreate",
+                    "pods \"api-5d8f7-z\" is forbidden: exceeded quota: shop-quota, requested: cpu=500m, used: cpu=4, limited: cpu=4",
+                ),
+            )],
+            None,
+        ),
+        (
+            "service-no-endpoints",
+            vec![("c1", "services", service("api", 0, 2))],
+            None,
+        ),
+        (
+            "httproute-unhealthy-backend",
+            vec![
+                ("c1", "services", service("api-canary", 0, 1)),
+                (
+                    "c1",
+                    "httproutes",
+                    json!({"HttpRoute": {"name": "api", "namespace": "shop", "uid": null, "parents": ["gw"], "hostnames": ["api.example"], "rules": [{"matches": ["/"], "backends": [
+                {"kind": "Service", "name": "api-canary", "namespace": null, "port": 80, "weight": 50},
+                {"kind": "Service", "name": "api", "namespace": null, "port": 80, "weight": 50}]}], "conditions": []}}),
+                ),
+            ],
+            Some("failover"),
+        ),
+        (
+            "regional-outage",
+            vec![
+                (
+                    "c1",
+                    "deployments",
+                    workload("Deployment", "api", 2, 0, json!({})),
+                ),
+                (
+                    "c2",
+                    "deployments",
+                    workload("Deployment", "api", 1, 1, json!({})),
+                ),
+            ],
+            Some("failover"),
+        ),
+        (
+            "node-not-ready",
+            vec![("c1", "nodes", node("node-2", false, json!({})))],
+            None,
+        ),
+        (
+            "node-pressure",
+            vec![(
+                "c1",
+                "nodes",
+                node(
+                    "node-2",
+                    true,
+                    json!({"conditions": [
+            {"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "True", "message": "available memory 90Mi"}]}),
+                ),
+            )],
+            None,
+        ),
+        (
+            "node-cordoned",
+            vec![
+                (
+                    "c1",
+                    "nodes",
+                    node("node-2", true, json!({"unschedulable": true})),
+                ),
+                (
+                    "c1",
+                    "pods",
+                    pending(
+                        "0/2 nodes are available: 1 node(s) were unschedulable, 1 Insufficient cpu.",
+                    ),
+                ),
+            ],
+            Some("uncordon"),
+        ),
+        (
+            "gpu-xid",
+            vec![("c1", "gpu", gpu_node("gpu-2", 0.0, json!({"xid": 79.0})))],
+            Some("gpu-rebalance"),
+        ),
+        (
+            "gpu-ecc",
+            vec![(
+                "c1",
+                "gpu",
+                gpu_node("gpu-2", 40.0, json!({"ecc_dbe": 3.0})),
+            )],
+            Some("gpu-rebalance"),
+        ),
+        (
+            "gpu-thermal",
+            vec![(
+                "c1",
+                "gpu",
+                gpu_node("gpu-2", 40.0, json!({"temp_c": 91.0})),
+            )],
+            None,
+        ),
+        (
+            "gpu-skew",
+            vec![
+                ("c1", "gpu", gpu_node("gpu-1", 98.0, json!({}))),
+                ("c1", "gpu", gpu_node("gpu-2", 2.0, json!({}))),
+            ],
+            Some("gpu-rebalance"),
+        ),
+        (
+            "gpu-lost",
+            vec![(
+                "c1",
+                "nodes",
+                node(
+                    "gpu-3",
+                    true,
+                    json!({"capacity": res(96000, 900000, 8), "allocatable": res(96000, 900000, 7)}),
+                ),
+            )],
+            Some("gpu-rebalance"),
+        ),
+        (
+            "gpu-xid-event",
+            vec![(
+                "c1",
+                "events",
+                json!({"type_": "Warning", "reason": "GPUXidError", "kind": "Node", "namespace": "", "name": "gpu-2", "uid": null,
+            "message": "NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus.", "count": 1, "first_seen": null, "last_seen": null, "source": "node-problem-detector"}),
+            )],
+            Some("gpu-rebalance"),
+        ),
+        (
+            "dra-unallocated",
+            vec![(
+                "c1",
+                "resourceclaims",
+                json!({"ResourceClaim": {"name": "gpu-claim", "namespace": "ai", "uid": null, "requests": ["gpu.nvidia.com"], "allocated": false, "devices": [], "reserved_for": []}}),
+            )],
+            None,
+        ),
+        (
+            "vm-failed",
+            vec![(
+                "c1",
+                "vmis",
+                json!({"Vm": {"kind": "VirtualMachineInstance", "name": "db-vm", "namespace": "shop", "uid": null, "status": "Failed", "run_strategy": "Always", "node": null, "ready": false, "migration": null, "conditions": []}}),
+            )],
+            Some("restart-vm"),
+        ),
+        (
+            "vm-migration-stuck",
+            vec![(
+                "c1",
+                "vmis",
+                json!({"Vm": {"kind": "VirtualMachineInstance", "name": "db-vm", "namespace": "shop", "uid": null, "status": "Running", "run_strategy": "Always", "node": "node-1", "ready": true,
+            "migration": {"source_node": "node-1", "target_node": "node-2", "completed": false, "failed": true, "started": "2026-06-01T11:00:00Z", "ended": null}, "conditions": []}}),
+            )],
+            Some("migrate-vm"),
+        ),
+        (
+            "argocd-degraded",
+            vec![(
+                "c1",
+                "applications",
+                json!({"Application": {"name": "api", "namespace": "argocd", "uid": null, "project": "default", "repo_url": "https://github.com/acme/deploy", "path": "api", "target_revision": "main", "sync": "Synced", "revision": "def456", "health": "Degraded", "health_message": "Deployment api exceeded its progress deadline", "destination": "in-cluster/shop", "operation": null, "automated": true, "conditions": []}}),
+            )],
+            Some("rollback"),
+        ),
+        (
+            "argocd-out-of-sync",
+            vec![(
+                "c1",
+                "applications",
+                json!({"Application": {"name": "api", "namespace": "argocd", "uid": null, "project": "default", "repo_url": "https://github.com/acme/deploy", "path": "api", "target_revision": "main", "sync": "OutOfSync", "revision": "abc123", "health": "Healthy", "health_message": null, "destination": "in-cluster/shop", "operation": "Sync failed", "automated": true, "conditions": []}}),
+            )],
+            None,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_class_fires_on_its_fixture() {
+    let all = cases();
+    let names = AnalyzerSet::standard().names();
+    assert!(names.len() >= 25, "{names:?}");
+    // Every built-in class has a fixture.
+    for n in &names {
+        assert!(
+            all.iter().any(|(c, _, _)| c == n),
+            "class {n} has no fixture"
+        );
+    }
+    for (class, changes, playbook) in all {
+        let findings = analyze(with(healthy(), changes)).await;
+        let f = findings
+            .iter()
+            .find(|f| f.id.starts_with(&format!("{class}:")))
+            .unwrap_or_else(|| panic!("{class} did not fire; got {:?}", classes(&findings)));
+        assert!(!f.evidence.is_empty(), "{class}: no evidence");
+        assert!(f.source == format!("analyzer:{class}"));
+        if let Some(p) = playbook {
+            assert!(
+                f.suggests.iter().any(|s| s.name == p),
+                "{class}: expected {p}, got {:?}",
+                f.suggests
+            );
+        }
+        for s in &f.suggests {
+            assert!(medic_agent::PLAYBOOK_CATALOGUE.contains(&s.name.as_str()));
+        }
+    }
+}

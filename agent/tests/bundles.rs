@@ -1,0 +1,231 @@
+//! Analyzers-only investigations of the starter bundles, end to end through the sandbox
+//! (real kube client, real HTTP), and the scripted model on top of them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use medic_agent::model::{ModelConfig, ToolMode};
+use medic_agent::protocol::{Event, Op, StopReason};
+use medic_agent::scripted::{Script, ScriptStep, ScriptedServer};
+use medic_agent::{RigClient, Session, SessionConfig};
+use medic_sandbox::{Bundle, Sandbox, SandboxHandle, SandboxOptions};
+use medic_tools::{Clock, Registry, ToolContext};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+struct Env {
+    sandbox: SandboxHandle,
+    ctx: ToolContext,
+    bundle: Bundle,
+}
+
+async fn start(name: &str) -> Env {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../sandbox/bundles")
+        .join(name);
+    let bundle = Bundle::load(&dir).unwrap_or_else(|e| panic!("bundle {name}: {e}"));
+    let sandbox = Sandbox::start(&bundle, SandboxOptions::default())
+        .await
+        .unwrap();
+    let names: Vec<String> = bundle
+        .scenario
+        .clusters
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let now = chrono::DateTime::parse_from_rfc3339(&bundle.scenario.now)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut ctx = ToolContext::from_kubeconfig(sandbox.kubeconfig_path(), &refs)
+        .await
+        .unwrap()
+        .with_clock(Clock::fixed(now));
+    for c in &bundle.scenario.clusters {
+        ctx = ctx.with_labels(&c.name, c.labels.clone()).unwrap();
+    }
+    Env {
+        sandbox,
+        ctx,
+        bundle,
+    }
+}
+
+fn analyzers_only(env: &Env) -> Session {
+    Session::new(
+        Registry::standard(),
+        env.ctx.clone(),
+        None,
+        SessionConfig {
+            probe_cache: None,
+            ..SessionConfig::default()
+        },
+    )
+}
+
+fn question() -> Op {
+    Op::UserQuestion {
+        text: "What is wrong?".into(),
+    }
+}
+
+/// No request the investigation made may change anything.
+fn assert_read_only(env: &Env) {
+    for r in env.sandbox.request_log() {
+        assert!(
+            r.method == "GET",
+            "investigation made a mutating request: {r:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn gpu_xid79_analyzers_find_the_lost_gpu() {
+    let env = start("gpu-xid79").await;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let out = analyzers_only(&env)
+        .investigate(question(), tx)
+        .await
+        .unwrap();
+    assert_eq!(out.stop_reason, Some(StopReason::AnalyzersOnly));
+    let f = out
+        .findings
+        .iter()
+        .find(|f| f.id.contains("Node/gpu-node-3"))
+        .unwrap_or_else(|| panic!("{:#?}", out.findings));
+    assert!(
+        f.suggests.iter().any(|s| s.name == "gpu-rebalance"),
+        "{f:#?}"
+    );
+    let p = &out.proposals[0];
+    assert_eq!(p.playbook, "gpu-rebalance", "{:#?}", out.proposals);
+    let t = p.target.as_ref().unwrap();
+    assert_eq!(
+        (t.cluster.as_str(), t.kind.as_str(), t.name.as_str()),
+        ("aks-eu-west", "Node", "gpu-node-3")
+    );
+    assert_read_only(&env);
+}
+
+#[tokio::test]
+async fn bad_rollout_analyzers_propose_a_rollback() {
+    let env = start("bad-rollout").await;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let out = analyzers_only(&env)
+        .investigate(question(), tx)
+        .await
+        .unwrap();
+    let rb = out
+        .proposals
+        .iter()
+        .find(|p| p.playbook == "rollback")
+        .unwrap_or_else(|| panic!("{:#?}\n{:#?}", out.findings, out.proposals));
+    let t = rb.target.as_ref().unwrap();
+    assert_eq!(
+        (
+            t.cluster.as_str(),
+            t.kind.as_str(),
+            t.namespace.as_deref(),
+            t.name.as_str()
+        ),
+        ("gke-prod-eu", "Deployment", Some("payments"), "api")
+    );
+    assert_read_only(&env);
+}
+
+#[tokio::test]
+async fn eu_failover_analyzers_fail_over_within_the_residency() {
+    let env = start("eu-failover").await;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let out = analyzers_only(&env)
+        .investigate(question(), tx)
+        .await
+        .unwrap();
+    let fo = out
+        .proposals
+        .iter()
+        .find(|p| p.playbook == "failover")
+        .unwrap_or_else(|| panic!("{:#?}\n{:#?}", out.findings, out.proposals));
+    let t = fo.target.as_ref().unwrap();
+    assert_eq!(
+        (t.cluster.as_str(), t.kind.as_str(), t.name.as_str()),
+        ("aks-eu-north", "Deployment", "llama")
+    );
+    for p in &out.proposals {
+        let c = p.target.as_ref().map(|t| t.cluster.as_str()).unwrap_or("");
+        assert_ne!(
+            c, "eks-us-east",
+            "never propose to act on the US cluster: {p:?}"
+        );
+    }
+    assert_read_only(&env);
+}
+
+#[tokio::test]
+async fn scripted_model_over_the_sandbox_uses_analyzer_findings_first() {
+    let env = start("gpu-xid79").await;
+    let script = Script {
+        native_tools: true,
+        steps: vec![
+            ScriptStep {
+                tool_calls: vec![medic_agent::scripted::ScriptedCall {
+                    name: "k8s_describe".into(),
+                    arguments: json!({"kind": "nodes", "name": "gpu-node-3"}),
+                }],
+                ..ScriptStep::default()
+            },
+            ScriptStep {
+                r#final: Some(json!({
+                    "answer": "GPU on gpu-node-3 fell off the bus (Xid 79).",
+                    "findings": [{
+                        "summary": "gpu-node-3 lost a GPU",
+                        "root_cause": "Xid 79: GPU fell off the bus",
+                        "confidence": 0.9,
+                        "evidence": ["c1", "Node/gpu-node-3"],
+                        "playbook": {"name": "gpu-rebalance", "params": {}, "target": {"kind": "Node", "name": "gpu-node-3"}}
+                    }]
+                })),
+                ..ScriptStep::default()
+            },
+        ],
+    };
+    let server = ScriptedServer::start(script).await.unwrap();
+    let mut mc = ModelConfig::openai_compatible(server.base_url.clone(), "scripted");
+    mc.max_retries = 0;
+    let session = Session::new(
+        Registry::standard(),
+        env.ctx.clone(),
+        Some(Arc::new(RigClient::new(mc).unwrap())),
+        SessionConfig {
+            tool_mode: ToolMode::Native,
+            probe_cache: None,
+            ..SessionConfig::default()
+        },
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let out = session.investigate(question(), tx).await.unwrap();
+    assert_eq!(out.stop_reason, Some(StopReason::Answered));
+    assert_eq!(out.proposals.len(), 1);
+    assert_eq!(out.proposals[0].playbook, "gpu-rebalance");
+    assert_eq!(
+        out.proposals[0].target.as_ref().unwrap().cluster,
+        "aks-eu-west"
+    );
+    // The first request already carries the analyzer findings.
+    let first = server.requests()[0].body["messages"].to_string();
+    assert!(first.contains("Analyzer findings"), "{first}");
+    assert!(first.contains("gpu-node-3"), "{first}");
+    let mut model_findings = 0;
+    while let Ok(e) = rx.try_recv() {
+        if let Event::Finding(f) = e
+            && f.source == "model"
+        {
+            model_findings += 1;
+        }
+    }
+    assert_eq!(model_findings, 1);
+    assert_read_only(&env);
+    let _ = &env.bundle;
+}

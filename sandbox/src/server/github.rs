@@ -1,0 +1,304 @@
+//! A GitHub-REST-shaped listener over a bundle's `github/` folder, so demos need no network:
+//! GET `/repos/{o}/{r}`, `/commits`, `/commits/{sha}`, `/pulls`, `/pulls/{n}`, `/deployments`,
+//! `/compare/{base}...{head}`; POST `/pulls` and `/git/refs` are answered and recorded.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::bundle::GithubRepo;
+
+/// A write the GitHub listener received.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GithubRecord {
+    /// HTTP method.
+    pub method: String,
+    /// Request path.
+    pub path: String,
+    /// JSON body.
+    pub body: Value,
+}
+
+#[derive(Clone)]
+pub(crate) struct GithubState {
+    repos: Arc<Mutex<Vec<GithubRepo>>>,
+    pub log: Arc<Mutex<Vec<GithubRecord>>>,
+}
+
+impl GithubState {
+    pub fn new(repos: Vec<GithubRepo>) -> GithubState {
+        GithubState {
+            repos: Arc::new(Mutex::new(repos)),
+            log: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+pub(crate) fn router(state: GithubState) -> Router {
+    Router::new()
+        .route("/repos/{owner}/{repo}", get(repo))
+        .route("/repos/{owner}/{repo}/commits", get(commits))
+        .route("/repos/{owner}/{repo}/commits/{sha}", get(commit))
+        .route("/repos/{owner}/{repo}/pulls", get(pulls).post(create_pull))
+        .route("/repos/{owner}/{repo}/pulls/{number}", get(pull))
+        .route("/repos/{owner}/{repo}/deployments", get(deployments))
+        .route("/repos/{owner}/{repo}/compare/{range}", get(compare))
+        .route(
+            "/repos/{owner}/{repo}/git/refs",
+            axum::routing::post(create_ref),
+        )
+        .with_state(state)
+}
+
+fn not_found() -> Response {
+    (
+        http::StatusCode::NOT_FOUND,
+        axum::Json(
+            json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
+        ),
+    )
+        .into_response()
+}
+
+fn with_repo<T>(
+    st: &GithubState,
+    owner: &str,
+    repo: &str,
+    f: impl FnOnce(&mut GithubRepo) -> T,
+) -> Option<T> {
+    let mut repos = st.repos.lock().unwrap_or_else(|e| e.into_inner());
+    repos
+        .iter_mut()
+        .find(|r| r.owner == owner && r.repo == repo)
+        .map(f)
+}
+
+fn query(raw: Option<String>, key: &str) -> Option<String> {
+    let q = raw?;
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{q}").parse().ok()?)
+        .ok()?
+        .0
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+fn page(items: Vec<Value>, raw: &Option<String>) -> Vec<Value> {
+    let per_page = query(raw.clone(), "per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = query(raw.clone(), "page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect()
+}
+
+async fn repo(
+    State(st): State<GithubState>,
+    Path((owner, repo)): Path<(String, String)>,
+) -> Response {
+    match with_repo(
+        &st,
+        &owner,
+        &repo,
+        |r| json!({"name": r.repo, "full_name": format!("{}/{}", r.owner, r.repo), "owner": {"login": r.owner}, "default_branch": "main", "private": true}),
+    ) {
+        Some(v) => axum::Json(v).into_response(),
+        None => not_found(),
+    }
+}
+
+fn sha_of(c: &Value) -> &str {
+    c["sha"].as_str().unwrap_or_default()
+}
+
+async fn commits(
+    State(st): State<GithubState>,
+    Path((owner, repo)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let path_filter = query(raw.clone(), "path");
+    match with_repo(&st, &owner, &repo, |r| r.commits.clone()) {
+        Some(items) => {
+            let items: Vec<Value> = items
+                .into_iter()
+                .filter(|c| {
+                    path_filter.as_ref().is_none_or(|p| {
+                        // Only commits whose recorded files touch the path (commits without files never match).
+                        c["files"].as_array().is_some_and(|files| {
+                            files.iter().any(|f| {
+                                f["filename"]
+                                    .as_str()
+                                    .is_some_and(|n| n.starts_with(p.as_str()))
+                            })
+                        })
+                    })
+                })
+                .collect();
+            axum::Json(page(items, &raw)).into_response()
+        }
+        None => not_found(),
+    }
+}
+
+async fn commit(
+    State(st): State<GithubState>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+) -> Response {
+    let found = with_repo(&st, &owner, &repo, |r| {
+        r.commits
+            .iter()
+            .find(|c| !sha.is_empty() && sha_of(c).starts_with(&sha))
+            .cloned()
+    })
+    .flatten();
+    match found {
+        Some(c) => axum::Json(c).into_response(),
+        None => (
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({"message": format!("No commit found for SHA: {sha}")})),
+        )
+            .into_response(),
+    }
+}
+
+async fn pulls(
+    State(st): State<GithubState>,
+    Path((owner, repo)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let state = query(raw.clone(), "state").unwrap_or_else(|| "open".into());
+    match with_repo(&st, &owner, &repo, |r| r.pulls.clone()) {
+        Some(items) => {
+            let items: Vec<Value> = items
+                .into_iter()
+                .filter(|p| state == "all" || p["state"].as_str().unwrap_or("open") == state)
+                .collect();
+            axum::Json(page(items, &raw)).into_response()
+        }
+        None => not_found(),
+    }
+}
+
+async fn pull(
+    State(st): State<GithubState>,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+) -> Response {
+    match with_repo(&st, &owner, &repo, |r| {
+        r.pulls
+            .iter()
+            .find(|p| p["number"].as_u64() == Some(number))
+            .cloned()
+    })
+    .flatten()
+    {
+        Some(p) => axum::Json(p).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn deployments(
+    State(st): State<GithubState>,
+    Path((owner, repo)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    match with_repo(&st, &owner, &repo, |r| r.deployments.clone()) {
+        Some(items) => axum::Json(page(items, &raw)).into_response(),
+        None => not_found(),
+    }
+}
+
+/// commits.json lists the newest first, as the API does.
+async fn compare(
+    State(st): State<GithubState>,
+    Path((owner, repo, range)): Path<(String, String, String)>,
+) -> Response {
+    let Some((base, head)) = range.split_once("...") else {
+        return not_found();
+    };
+    let result = with_repo(&st, &owner, &repo, |r| {
+        let pos = |sha: &str| r.commits.iter().position(|c| !sha.is_empty() && sha_of(c).starts_with(sha));
+        let (b, h) = (pos(base)?, pos(head)?);
+        let (status, ahead, behind) = if b == h { ("identical", 0, 0) } else if h < b { ("ahead", b - h, 0) } else { ("behind", 0, h - b) };
+        let mut between: Vec<Value> = if h < b { r.commits[h..b].to_vec() } else { vec![] };
+        between.reverse();
+        let files: Vec<Value> = between.iter().flat_map(|c| c["files"].as_array().cloned().unwrap_or_default()).collect();
+        Some(json!({"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": between.len(),
+            "base_commit": r.commits[b].clone(), "commits": between, "files": files}))
+    })
+    .flatten();
+    match result {
+        Some(v) => axum::Json(v).into_response(),
+        None => not_found(),
+    }
+}
+
+fn record(st: &GithubState, method: &str, path: String, body: &Value) {
+    st.log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(GithubRecord {
+            method: method.into(),
+            path,
+            body: body.clone(),
+        });
+}
+
+async fn create_pull(
+    State(st): State<GithubState>,
+    Path((owner, repo)): Path<(String, String)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    record(&st, "POST", format!("/repos/{owner}/{repo}/pulls"), &body);
+    let created = with_repo(&st, &owner, &repo, |r| {
+        let number = r
+            .pulls
+            .iter()
+            .filter_map(|p| p["number"].as_u64())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let pr = json!({
+            "number": number, "state": "open", "title": body["title"], "body": body["body"],
+            "head": {"ref": body["head"]}, "base": {"ref": body["base"]},
+            "html_url": format!("https://github.com/{owner}/{repo}/pull/{number}"),
+            "url": format!("https://api.github.com/repos/{owner}/{repo}/pulls/{number}"),
+            "id": number, "draft": body["draft"].as_bool().unwrap_or(false), "merged": false,
+        });
+        r.pulls.insert(0, pr.clone());
+        pr
+    });
+    match created {
+        Some(pr) => (http::StatusCode::CREATED, axum::Json(pr)).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn create_ref(
+    State(st): State<GithubState>,
+    Path((owner, repo)): Path<(String, String)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    record(
+        &st,
+        "POST",
+        format!("/repos/{owner}/{repo}/git/refs"),
+        &body,
+    );
+    if with_repo(&st, &owner, &repo, |_| ()).is_none() {
+        return not_found();
+    }
+    let reply = json!({"ref": body["ref"], "object": {"sha": body["sha"], "type": "commit"}});
+    (http::StatusCode::CREATED, axum::Json(reply)).into_response()
+}

@@ -1,0 +1,131 @@
+//! The Prometheus-shaped and GitHub-shaped listeners.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestBundle, client, start};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+async fn get(url: &str) -> (u16, Value) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn prometheus_answers_selectors_and_honours_delete_series() {
+    let b = TestBundle::valid();
+    let h = start(&b).await;
+    let prom = h.prometheus_url("c1").unwrap();
+    let q = |query: &str| {
+        format!(
+            "{prom}/api/v1/query?query={}",
+            query
+                .replace('{', "%7B")
+                .replace('}', "%7D")
+                .replace('"', "%22")
+                .replace('=', "%3D")
+        )
+    };
+    let (code, body) = get(&q(r#"xid_errors{node="n1"}"#)).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        body,
+        json!({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"__name__": "xid_errors", "gpu": "0", "node": "n1"}, "value": [1782216000.0, "79"]}]}})
+    );
+    let (code, body) = get(&q("rate(xid_errors[5m])")).await;
+    assert_eq!(
+        (code, body["status"].as_str(), body["errorType"].as_str()),
+        (400, Some("error"), Some("bad_data"))
+    );
+    let (_, body) = get(&format!(
+        "{prom}/api/v1/query_range?query=xid_errors&start=1782215640&end=1782216000&step=120"
+    ))
+    .await;
+    let n1 = body["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["metric"]["node"] == "n1")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        n1["values"],
+        json!([
+            [1782215760.0, "3"],
+            [1782215880.0, "3"],
+            [1782216000.0, "79"]
+        ])
+    );
+    let (_, body) = get(&format!("{prom}/api/v1/labels")).await;
+    assert_eq!(body["data"], json!(["__name__", "gpu", "node"]));
+    // The reaction deletes the n1 series once n1 is cordoned and empty.
+    let alice = client(&h, "alice").await;
+    Api::<Node>::all(alice.clone())
+        .patch(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"unschedulable": true}})),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(alice, "ai");
+    pods.delete("llama-a", &DeleteParams::default())
+        .await
+        .unwrap();
+    pods.delete("llama-b", &DeleteParams::default())
+        .await
+        .unwrap();
+    let (_, body) = get(&format!("{prom}/api/v1/series?match[]=xid_errors")).await;
+    assert_eq!(
+        body["data"],
+        json!([{"__name__": "xid_errors", "gpu": "0", "node": "n2"}])
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn github_shaped_api_serves_changes_and_records_writes() {
+    let b = TestBundle::valid();
+    let h = start(&b).await;
+    let gh = h.github_url().unwrap();
+    let (code, body) = get(&format!("{gh}/repos/acme/llama/commits")).await;
+    assert_eq!((code, body.as_array().unwrap().len()), (200, 2));
+    let (_, body) = get(&format!("{gh}/repos/acme/llama/commits?path=deploy/")).await;
+    assert_eq!(body.as_array().unwrap().len(), 1);
+    let (_, body) = get(&format!("{gh}/repos/acme/llama/commits/abc")).await;
+    assert_eq!(body["commit"]["message"], "bump vllm");
+    let (_, body) = get(&format!("{gh}/repos/acme/llama/compare/def456...abc123")).await;
+    assert_eq!(
+        (body["status"].as_str(), body["ahead_by"].as_u64()),
+        (Some("ahead"), Some(1))
+    );
+    assert_eq!(body["files"], json!([{"filename": "deploy/llama.yaml"}]));
+    let (code, _) = get(&format!("{gh}/repos/acme/other/commits")).await;
+    assert_eq!(code, 404);
+    let pr = json!({"title": "Revert bump vllm", "head": "revert-abc123", "base": "main", "body": "medic"});
+    let r = reqwest::Client::new()
+        .post(format!("{gh}/repos/acme/llama/pulls"))
+        .json(&pr)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["number"], 1);
+    let (_, open) = get(&format!("{gh}/repos/acme/llama/pulls")).await;
+    assert_eq!(open[0]["title"], "Revert bump vllm");
+    let log = h.github_log();
+    assert_eq!(
+        (
+            log.len(),
+            log[0].path.as_str(),
+            log[0].body["head"].as_str()
+        ),
+        (1, "/repos/acme/llama/pulls", Some("revert-abc123"))
+    );
+    h.shutdown().await;
+}

@@ -1,0 +1,939 @@
+//! `k8s_list`, `k8s_describe` and `k8s_events`, plus typed list functions analyzers call
+//! directly.
+
+use super::core::*;
+use super::crd::*;
+use super::net::*;
+use super::types::{Health, short};
+use super::{explain_not_found, get, get_dynamic, kube_err, list, list_dynamic, namespace_error};
+use crate::context::{Cluster, ToolContext};
+use crate::error::{Result, ToolError};
+use crate::evidence::{EvidenceRef, ObjectRef};
+use crate::tool::{Render, Tool};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service,
+};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, ListParams};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Kinds the Kubernetes tools read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum Kind {
+    Pods,
+    Deployments,
+    Replicasets,
+    Statefulsets,
+    Daemonsets,
+    Jobs,
+    Nodes,
+    Services,
+    Pdbs,
+    Hpas,
+    Scaledobjects,
+    Gateways,
+    Httproutes,
+    Vms,
+    Vmis,
+    Resourceclaims,
+    Resourceslices,
+    Workspaces,
+    Applications,
+    Namespaces,
+    Secrets,
+    Configmaps,
+}
+
+impl Kind {
+    /// Whether objects of this kind live in a namespace.
+    pub fn namespaced(self) -> bool {
+        !matches!(self, Kind::Nodes | Kind::Resourceslices | Kind::Namespaces)
+    }
+    /// The Kubernetes kind name.
+    pub fn kind_name(self) -> &'static str {
+        match self {
+            Kind::Pods => "Pod",
+            Kind::Deployments => "Deployment",
+            Kind::Replicasets => "ReplicaSet",
+            Kind::Statefulsets => "StatefulSet",
+            Kind::Daemonsets => "DaemonSet",
+            Kind::Jobs => "Job",
+            Kind::Nodes => "Node",
+            Kind::Services => "Service",
+            Kind::Pdbs => "PodDisruptionBudget",
+            Kind::Hpas => "HorizontalPodAutoscaler",
+            Kind::Scaledobjects => "ScaledObject",
+            Kind::Gateways => "Gateway",
+            Kind::Httproutes => "HTTPRoute",
+            Kind::Vms => "VirtualMachine",
+            Kind::Vmis => "VirtualMachineInstance",
+            Kind::Resourceclaims => "ResourceClaim",
+            Kind::Resourceslices => "ResourceSlice",
+            Kind::Workspaces => "Workspace",
+            Kind::Applications => "Application",
+            Kind::Namespaces => "Namespace",
+            Kind::Secrets => "Secret",
+            Kind::Configmaps => "ConfigMap",
+        }
+    }
+    fn group(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Scaledobjects => ("keda.sh", "KEDA"),
+            Kind::Gateways | Kind::Httproutes => ("gateway.networking.k8s.io", "Gateway API"),
+            Kind::Vms | Kind::Vmis => ("kubevirt.io", "KubeVirt"),
+            Kind::Resourceclaims | Kind::Resourceslices => {
+                ("resource.k8s.io", "Dynamic Resource Allocation")
+            }
+            Kind::Workspaces => ("kaito.sh", "KAITO"),
+            Kind::Applications => ("argoproj.io", "Argo CD"),
+            _ => ("", ""),
+        }
+    }
+}
+
+/// A typed summary of any kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum Summary {
+    Pod(PodSummary),
+    Workload(WorkloadSummary),
+    Job(JobSummary),
+    Node(NodeSummary),
+    Service(ServiceSummary),
+    Pdb(PdbSummary),
+    Hpa(HpaSummary),
+    ScaledObject(ScaledObjectSummary),
+    Gateway(GatewaySummary),
+    HttpRoute(HttpRouteSummary),
+    Vm(VmSummary),
+    ResourceClaim(ResourceClaimSummary),
+    ResourceSlice(ResourceSliceSummary),
+    Workspace(WorkspaceSummary),
+    Application(ApplicationSummary),
+    Meta(MetaSummary),
+}
+
+impl Summary {
+    /// Health for ordering.
+    pub fn health(&self) -> Health {
+        match self {
+            Summary::Pod(x) => x.health(),
+            Summary::Workload(x) => x.health(),
+            Summary::Job(x) => x.health(),
+            Summary::Node(x) => x.health(),
+            Summary::Service(x) => x.health(),
+            Summary::Pdb(x) => x.health(),
+            Summary::Hpa(x) => x.health(),
+            Summary::ScaledObject(x) => x.health(),
+            Summary::Gateway(x) => x.health(),
+            Summary::HttpRoute(x) => x.health(),
+            Summary::Vm(x) => x.health(),
+            Summary::ResourceClaim(x) => x.health(),
+            Summary::Workspace(x) => x.health(),
+            Summary::Application(x) => x.health(),
+            Summary::ResourceSlice(_) | Summary::Meta(_) => Health::Healthy,
+        }
+    }
+    /// One line.
+    pub fn line(&self) -> String {
+        match self {
+            Summary::Pod(x) => x.line(),
+            Summary::Workload(x) => x.line(),
+            Summary::Job(x) => x.line(),
+            Summary::Node(x) => x.line(),
+            Summary::Service(x) => x.line(),
+            Summary::Pdb(x) => x.line(),
+            Summary::Hpa(x) => x.line(),
+            Summary::ScaledObject(x) => x.line(),
+            Summary::Gateway(x) => x.line(),
+            Summary::HttpRoute(x) => x.line(),
+            Summary::Vm(x) => x.line(),
+            Summary::ResourceClaim(x) => x.line(),
+            Summary::ResourceSlice(x) => x.line(),
+            Summary::Workspace(x) => x.line(),
+            Summary::Application(x) => x.line(),
+            Summary::Meta(x) => x.line(),
+        }
+    }
+    /// Multi-line detail.
+    pub fn describe(&self) -> String {
+        match self {
+            Summary::Pod(x) => x.describe(),
+            Summary::Workload(x) => x.describe(),
+            Summary::Node(x) => x.describe(),
+            Summary::Vm(x) => {
+                let mut s = x.line();
+                for c in &x.conditions {
+                    s.push_str(&format!("\ncondition {}", c.line()));
+                }
+                s + "\n"
+            }
+            other => other.line() + "\n",
+        }
+    }
+    /// (kind, namespace, name, uid) for evidence.
+    pub fn ident(&self) -> (String, Option<String>, String, Option<String>) {
+        fn n(ns: &str) -> Option<String> {
+            (!ns.is_empty()).then(|| ns.to_string())
+        }
+        match self {
+            Summary::Pod(x) => ("Pod".into(), n(&x.namespace), x.name.clone(), x.uid.clone()),
+            Summary::Workload(x) => (
+                x.kind.clone(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::Job(x) => ("Job".into(), n(&x.namespace), x.name.clone(), x.uid.clone()),
+            Summary::Node(x) => ("Node".into(), None, x.name.clone(), x.uid.clone()),
+            Summary::Service(x) => (
+                "Service".into(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::Pdb(x) => (
+                "PodDisruptionBudget".into(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::Hpa(x) => (
+                "HorizontalPodAutoscaler".into(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::ScaledObject(x) => (
+                "ScaledObject".into(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::Gateway(x) => (
+                "Gateway".into(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::HttpRoute(x) => (
+                "HTTPRoute".into(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::Vm(x) => (
+                x.kind.clone(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::ResourceClaim(x) => (
+                "ResourceClaim".into(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::ResourceSlice(x) => {
+                ("ResourceSlice".into(), None, x.name.clone(), x.uid.clone())
+            }
+            Summary::Workspace(x) => (
+                "Workspace".into(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::Application(x) => (
+                "Application".into(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+            Summary::Meta(x) => (
+                x.kind.clone(),
+                x.namespace.clone(),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
+        }
+    }
+    /// Evidence reference in `cluster`.
+    pub fn object_ref(&self, cluster: &str) -> ObjectRef {
+        let (kind, namespace, name, uid) = self.ident();
+        ObjectRef {
+            cluster: cluster.to_string(),
+            kind,
+            namespace,
+            name,
+            uid,
+        }
+    }
+}
+
+fn meta_summary(
+    kind: &str,
+    md: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> MetaSummary {
+    MetaSummary {
+        kind: kind.into(),
+        name: md.name.clone().unwrap_or_default(),
+        namespace: md.namespace.clone(),
+        uid: md.uid.clone(),
+        labels: super::types::key_labels(md.labels.as_ref()),
+        created: md.creation_timestamp.as_ref().map(super::types::time),
+    }
+}
+
+/// All pods (one namespace or all), summarised.
+pub async fn list_pods(
+    c: &Cluster,
+    ns: Option<&str>,
+    selector: Option<&str>,
+) -> Result<Vec<PodSummary>> {
+    Ok(list::<Pod>(c, ns, selector, "pods")
+        .await?
+        .iter()
+        .map(pod_summary)
+        .collect())
+}
+
+/// All nodes with requested resources computed from the pods placed on them.
+pub async fn list_nodes(c: &Cluster, selector: Option<&str>) -> Result<Vec<NodeSummary>> {
+    let api: Api<Node> = Api::all(c.client.clone());
+    let nodes = tokio::time::timeout(crate::context::CALL_TIMEOUT, api.list(&super::lp(selector)))
+        .await
+        .map_err(|_| ToolError::Upstream(format!("listing nodes in `{}` timed out", c.name)))?
+        .map_err(|e| kube_err(&c.name, "nodes", e))?;
+    let pods = list_pods(c, None, None).await?;
+    Ok(nodes
+        .items
+        .iter()
+        .map(|n| node_summary(n, Some(&pods)))
+        .collect())
+}
+
+/// Events (one namespace or all), warnings and recent first.
+pub async fn list_events(c: &Cluster, ns: Option<&str>) -> Result<Vec<EventSummary>> {
+    let mut ev: Vec<EventSummary> = list::<Event>(c, ns, None, "events")
+        .await?
+        .iter()
+        .map(event_summary)
+        .collect();
+    sort_events(&mut ev);
+    Ok(ev)
+}
+
+/// A Deployment and its rollout history.
+pub async fn rollout(
+    c: &Cluster,
+    ns: &str,
+    name: &str,
+) -> Result<(WorkloadSummary, RolloutHistory)> {
+    let d: Deployment = get(c, ns, name, "deployment").await?;
+    let rs = list::<ReplicaSet>(c, Some(ns), None, "replicasets").await?;
+    Ok((deployment_summary(&d), rollout_history(&d, &rs)))
+}
+
+/// List any kind, summarised and ordered problems first.
+pub async fn list_kind(
+    c: &Cluster,
+    kind: Kind,
+    ns: Option<&str>,
+    selector: Option<&str>,
+) -> Result<Vec<Summary>> {
+    let (group, what) = kind.group();
+    let mut items: Vec<Summary> = match kind {
+        Kind::Pods => list_pods(c, ns, selector)
+            .await?
+            .into_iter()
+            .map(Summary::Pod)
+            .collect(),
+        Kind::Deployments => list::<Deployment>(c, ns, selector, "deployments")
+            .await?
+            .iter()
+            .map(|d| Summary::Workload(deployment_summary(d)))
+            .collect(),
+        Kind::Replicasets => list::<ReplicaSet>(c, ns, selector, "replicasets")
+            .await?
+            .iter()
+            .map(|d| Summary::Workload(replicaset_summary(d)))
+            .collect(),
+        Kind::Statefulsets => list::<StatefulSet>(c, ns, selector, "statefulsets")
+            .await?
+            .iter()
+            .map(|d| Summary::Workload(statefulset_summary(d)))
+            .collect(),
+        Kind::Daemonsets => list::<DaemonSet>(c, ns, selector, "daemonsets")
+            .await?
+            .iter()
+            .map(|d| Summary::Workload(daemonset_summary(d)))
+            .collect(),
+        Kind::Jobs => list::<Job>(c, ns, selector, "jobs")
+            .await?
+            .iter()
+            .map(|j| Summary::Job(job_summary(j)))
+            .collect(),
+        Kind::Nodes => list_nodes(c, selector)
+            .await?
+            .into_iter()
+            .map(Summary::Node)
+            .collect(),
+        Kind::Services => {
+            let svcs = list::<Service>(c, ns, selector, "services").await?;
+            let eps = list::<Endpoints>(c, ns, None, "endpoints")
+                .await
+                .unwrap_or_default();
+            svcs.iter()
+                .map(|s| {
+                    let ep = eps.iter().find(|e| {
+                        e.metadata.name == s.metadata.name
+                            && e.metadata.namespace == s.metadata.namespace
+                    });
+                    Summary::Service(service_summary(s, ep))
+                })
+                .collect()
+        }
+        Kind::Pdbs => list::<PodDisruptionBudget>(c, ns, selector, "poddisruptionbudgets")
+            .await?
+            .iter()
+            .map(|p| Summary::Pdb(pdb_summary(p)))
+            .collect(),
+        Kind::Hpas => list::<HorizontalPodAutoscaler>(c, ns, selector, "horizontalpodautoscalers")
+            .await?
+            .iter()
+            .map(|h| Summary::Hpa(hpa_summary(h)))
+            .collect(),
+        Kind::Namespaces => {
+            let api: Api<Namespace> = Api::all(c.client.clone());
+            let l = api
+                .list(&super::lp(selector))
+                .await
+                .map_err(|e| kube_err(&c.name, "namespaces", e))?;
+            l.items
+                .iter()
+                .map(|n| Summary::Meta(meta_summary("Namespace", &n.metadata)))
+                .collect()
+        }
+        // Secrets and ConfigMaps: metadata only, their data is never requested.
+        Kind::Secrets | Kind::Configmaps => {
+            let lp = super::lp(selector);
+            let metas = if kind == Kind::Secrets {
+                let api: Api<Secret> = match ns {
+                    Some(n) => Api::namespaced(c.client.clone(), n),
+                    None => Api::all(c.client.clone()),
+                };
+                api.list_metadata(&lp)
+                    .await
+                    .map(|l| l.items.into_iter().map(|m| m.metadata).collect::<Vec<_>>())
+            } else {
+                let api: Api<ConfigMap> = match ns {
+                    Some(n) => Api::namespaced(c.client.clone(), n),
+                    None => Api::all(c.client.clone()),
+                };
+                api.list_metadata(&lp)
+                    .await
+                    .map(|l| l.items.into_iter().map(|m| m.metadata).collect::<Vec<_>>())
+            }
+            .map_err(|e| kube_err(&c.name, kind.kind_name(), e))?;
+            metas
+                .iter()
+                .map(|m| Summary::Meta(meta_summary(kind.kind_name(), m)))
+                .collect()
+        }
+        _ => {
+            let objs = list_dynamic(c, group, kind.kind_name(), what, ns, selector).await?;
+            objs.iter().map(|v| dynamic_summary(kind, v)).collect()
+        }
+    };
+    items.sort_by(|a, b| {
+        a.health()
+            .cmp(&b.health())
+            .then_with(|| a.ident().1.cmp(&b.ident().1))
+            .then_with(|| a.ident().2.cmp(&b.ident().2))
+    });
+    Ok(items)
+}
+
+fn dynamic_summary(kind: Kind, v: &serde_json::Value) -> Summary {
+    match kind {
+        Kind::Scaledobjects => Summary::ScaledObject(scaledobject_summary(v)),
+        Kind::Gateways => Summary::Gateway(gateway_summary(v)),
+        Kind::Httproutes => Summary::HttpRoute(httproute_summary(v)),
+        Kind::Vms => Summary::Vm(vm_summary(v)),
+        Kind::Vmis => Summary::Vm(vmi_summary(v)),
+        Kind::Resourceclaims => Summary::ResourceClaim(resourceclaim_summary(v)),
+        Kind::Resourceslices => Summary::ResourceSlice(resourceslice_summary(v)),
+        Kind::Workspaces => Summary::Workspace(workspace_summary(v)),
+        _ => Summary::Application(application_summary(v)),
+    }
+}
+
+/// Arguments of `k8s_list`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Default: first cluster.
+    pub cluster: Option<String>,
+    /// What to list.
+    pub kind: Kind,
+    /// Namespace; omit for all.
+    pub namespace: Option<String>,
+    /// Label selector, e.g. app=api.
+    pub selector: Option<String>,
+}
+
+/// Result of `k8s_list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListOutput {
+    /// Cluster.
+    pub cluster: String,
+    /// Kind listed.
+    pub kind: Kind,
+    /// Namespace (None: all).
+    pub namespace: Option<String>,
+    /// Items, problems first.
+    pub items: Vec<Summary>,
+}
+
+impl Render for ListOutput {
+    fn render(&self, max: usize) -> String {
+        let count = |h: Health| self.items.iter().filter(|i| i.health() == h).count();
+        let mut s = format!(
+            "cluster {}: {} {} in {} ({} broken, {} degraded, {} healthy)\n",
+            self.cluster,
+            self.items.len(),
+            serde_json::to_value(self.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            self.namespace
+                .as_deref()
+                .map_or("all namespaces".to_string(), |n| format!("namespace {n}")),
+            count(Health::Broken),
+            count(Health::Degraded),
+            count(Health::Healthy)
+        );
+        for i in self.items.iter().take(max) {
+            s.push_str(&short(&i.line(), 600));
+            s.push('\n');
+        }
+        if self.items.len() > max {
+            let rest = &self.items[max..];
+            s.push_str(&format!(
+                "… {} more omitted ({} broken, {} degraded, {} healthy); narrow with namespace/selector or k8s_describe\n",
+                rest.len(),
+                rest.iter().filter(|i| i.health() == Health::Broken).count(),
+                rest.iter().filter(|i| i.health() == Health::Degraded).count(),
+                rest.iter().filter(|i| i.health() == Health::Healthy).count()
+            ));
+        }
+        s
+    }
+    fn evidence(&self) -> Vec<EvidenceRef> {
+        self.items
+            .iter()
+            .filter(|i| i.health() != Health::Healthy)
+            .take(50)
+            .map(|i| EvidenceRef::Object(i.object_ref(&self.cluster)))
+            .collect()
+    }
+}
+
+/// `k8s_list`.
+pub struct ListTool;
+
+impl Tool for ListTool {
+    const NAME: &'static str = "k8s_list";
+    type Args = ListArgs;
+    type Output = ListOutput;
+    fn description() -> &'static str {
+        "List objects of one kind as one-line summaries, problems first."
+    }
+    async fn call(&self, ctx: &ToolContext, a: ListArgs) -> Result<ListOutput> {
+        let c = ctx.cluster(a.cluster.as_deref())?;
+        let ns = if a.kind.namespaced() {
+            a.namespace.as_deref()
+        } else {
+            None
+        };
+        let items = match list_kind(c, a.kind, ns, a.selector.as_deref()).await {
+            Ok(i) => i,
+            Err(e) => {
+                return Err(match ns {
+                    Some(n) => explain_not_found(c, n, e).await,
+                    None => e,
+                });
+            }
+        };
+        if items.is_empty()
+            && let Some(n) = ns
+            && !super::namespaces(c).await.iter().any(|k| k == n)
+        {
+            return Err(namespace_error(c, Some(n)).await);
+        }
+        Ok(ListOutput {
+            cluster: c.name.clone(),
+            kind: a.kind,
+            namespace: ns.map(str::to_string),
+            items,
+        })
+    }
+}
+
+/// Arguments of `k8s_describe`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeArgs {
+    /// Default: first cluster.
+    pub cluster: Option<String>,
+    /// Kind of the object.
+    pub kind: Kind,
+    /// Namespace (namespaced kinds).
+    pub namespace: Option<String>,
+    /// Object name.
+    pub name: String,
+}
+
+/// Result of `k8s_describe`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DescribeOutput {
+    /// Cluster.
+    pub cluster: String,
+    /// The object.
+    pub object: Summary,
+    /// Deployments: revisions and template diffs.
+    pub history: Option<RolloutHistory>,
+    /// Pods it selects (workloads, services) or hosts (nodes), problems first.
+    pub pods: Vec<PodSummary>,
+    /// Events about it, warnings and recent first.
+    pub events: Vec<EventSummary>,
+}
+
+impl Render for DescribeOutput {
+    fn render(&self, max: usize) -> String {
+        let mut s = format!("cluster {}\n{}", self.cluster, self.object.describe());
+        if let Some(h) = &self.history {
+            s.push_str(&h.render(max));
+        }
+        if !self.pods.is_empty() {
+            s.push_str(&format!("pods ({}):\n", self.pods.len()));
+            for p in self.pods.iter().take(max) {
+                s.push_str(&format!("  {}\n", short(&p.line(), 400)));
+            }
+            if self.pods.len() > max {
+                s.push_str(&format!(
+                    "  … {} more pods omitted\n",
+                    self.pods.len() - max
+                ));
+            }
+        }
+        s.push_str(&format!("events ({}):\n", self.events.len()));
+        for e in self.events.iter().take(max) {
+            s.push_str(&format!("  {}\n", e.line()));
+        }
+        if self.events.len() > max {
+            s.push_str(&format!(
+                "  … {} more events omitted\n",
+                self.events.len() - max
+            ));
+        }
+        s
+    }
+    fn evidence(&self) -> Vec<EvidenceRef> {
+        let mut ev = vec![EvidenceRef::Object(self.object.object_ref(&self.cluster))];
+        for p in self
+            .pods
+            .iter()
+            .filter(|p| p.health() != Health::Healthy)
+            .take(20)
+        {
+            ev.push(EvidenceRef::Object(
+                Summary::Pod(p.clone()).object_ref(&self.cluster),
+            ));
+        }
+        ev
+    }
+}
+
+/// Label selector text from a pod-selecting summary.
+fn selector_of(s: &Summary) -> Option<String> {
+    match s {
+        Summary::Workload(w) if !w.selector.is_empty() && !w.selector.contains(' ') => {
+            Some(w.selector.clone())
+        }
+        Summary::Service(svc) if !svc.selector.is_empty() => Some(
+            svc.selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Summary::Job(j) => Some(format!("job-name={}", j.name)),
+        _ => None,
+    }
+}
+
+/// Describe one object: summary, rollout history, its pods and its events.
+pub async fn describe(
+    c: &Cluster,
+    kind: Kind,
+    ns: Option<&str>,
+    name: &str,
+) -> Result<DescribeOutput> {
+    let (group, what) = kind.group();
+    let nsr = ns.unwrap_or("");
+    let mut history = None;
+    let object = match kind {
+        Kind::Pods => Summary::Pod(pod_summary(&get::<Pod>(c, nsr, name, "pod").await?)),
+        Kind::Deployments => {
+            let (w, h) = rollout(c, nsr, name).await?;
+            history = Some(h);
+            Summary::Workload(w)
+        }
+        Kind::Replicasets => Summary::Workload(replicaset_summary(
+            &get::<ReplicaSet>(c, nsr, name, "replicaset").await?,
+        )),
+        Kind::Statefulsets => Summary::Workload(statefulset_summary(
+            &get::<StatefulSet>(c, nsr, name, "statefulset").await?,
+        )),
+        Kind::Daemonsets => Summary::Workload(daemonset_summary(
+            &get::<DaemonSet>(c, nsr, name, "daemonset").await?,
+        )),
+        Kind::Jobs => Summary::Job(job_summary(&get::<Job>(c, nsr, name, "job").await?)),
+        Kind::Services => {
+            let s: Service = get(c, nsr, name, "service").await?;
+            let ep: Option<Endpoints> = get(c, nsr, name, "endpoints").await.ok();
+            Summary::Service(service_summary(&s, ep.as_ref()))
+        }
+        Kind::Pdbs => Summary::Pdb(pdb_summary(
+            &get::<PodDisruptionBudget>(c, nsr, name, "pdb").await?,
+        )),
+        Kind::Hpas => Summary::Hpa(hpa_summary(
+            &get::<HorizontalPodAutoscaler>(c, nsr, name, "hpa").await?,
+        )),
+        Kind::Nodes => {
+            let api: Api<Node> = Api::all(c.client.clone());
+            let n = api
+                .get(name)
+                .await
+                .map_err(|e| kube_err(&c.name, &format!("node `{name}`"), e))?;
+            let pods = list_pods(c, None, None).await?;
+            let mut summary = node_summary(&n, Some(&pods));
+            let mut on: Vec<PodSummary> = pods
+                .into_iter()
+                .filter(|p| p.node.as_deref() == Some(name))
+                .collect();
+            on.sort_by(|a, b| a.health().cmp(&b.health()).then(a.name.cmp(&b.name)));
+            summary.pods = Some(on.len() as u32);
+            let events = node_events(c, name).await;
+            return Ok(DescribeOutput {
+                cluster: c.name.clone(),
+                object: Summary::Node(summary),
+                history: None,
+                pods: on,
+                events,
+            });
+        }
+        Kind::Namespaces | Kind::Secrets | Kind::Configmaps => {
+            let items = list_kind(c, kind, ns, None).await?;
+            items
+                .into_iter()
+                .find(|i| i.ident().2 == name)
+                .ok_or_else(|| {
+                    ToolError::NotFound(format!(
+                        "{} `{name}` not found in cluster `{}`",
+                        kind.kind_name(),
+                        c.name
+                    ))
+                })?
+        }
+        _ => {
+            let v = get_dynamic(c, group, kind.kind_name(), what, ns, name).await?;
+            dynamic_summary(kind, &v)
+        }
+    };
+    let mut pods = match selector_of(&object) {
+        Some(sel) => list_pods(c, ns, Some(&sel)).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    pods.sort_by(|a, b| a.health().cmp(&b.health()).then(a.name.cmp(&b.name)));
+    let kname = object.ident().0;
+    let events: Vec<EventSummary> = list_events(c, ns)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            e.name == name && e.kind == kname
+                || pods
+                    .iter()
+                    .any(|p| p.health() != Health::Healthy && e.kind == "Pod" && e.name == p.name)
+        })
+        .collect();
+    Ok(DescribeOutput {
+        cluster: c.name.clone(),
+        object,
+        history,
+        pods,
+        events,
+    })
+}
+
+async fn node_events(c: &Cluster, name: &str) -> Vec<EventSummary> {
+    list_events(c, None)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.kind == "Node" && e.name == name)
+        .collect()
+}
+
+/// `k8s_describe`.
+pub struct DescribeTool;
+
+impl Tool for DescribeTool {
+    const NAME: &'static str = "k8s_describe";
+    type Args = DescribeArgs;
+    type Output = DescribeOutput;
+    fn description() -> &'static str {
+        "Describe one object with its pods and events; deployments add rollout history and template diffs."
+    }
+    async fn call(&self, ctx: &ToolContext, a: DescribeArgs) -> Result<DescribeOutput> {
+        let c = ctx.cluster(a.cluster.as_deref())?;
+        let ns = if a.kind.namespaced() {
+            match a.namespace.as_deref() {
+                Some(n) => Some(n),
+                None => return Err(namespace_error(c, None).await),
+            }
+        } else {
+            None
+        };
+        match describe(c, a.kind, ns, &a.name).await {
+            Ok(o) => Ok(o),
+            Err(e) => Err(match ns {
+                Some(n) => explain_not_found(c, n, e).await,
+                None => e,
+            }),
+        }
+    }
+}
+
+/// Arguments of `k8s_events`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsArgs {
+    /// Default: first cluster.
+    pub cluster: Option<String>,
+    /// Namespace; omit for all.
+    pub namespace: Option<String>,
+    /// Only events about this object name.
+    pub name: Option<String>,
+    /// Only Warning events.
+    pub warnings_only: Option<bool>,
+}
+
+/// Result of `k8s_events`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventsOutput {
+    /// Cluster.
+    pub cluster: String,
+    /// Namespace (None: all).
+    pub namespace: Option<String>,
+    /// Events, warnings and recent first.
+    pub events: Vec<EventSummary>,
+}
+
+impl Render for EventsOutput {
+    fn render(&self, max: usize) -> String {
+        let warnings = self.events.iter().filter(|e| e.type_ == "Warning").count();
+        let mut s = format!(
+            "cluster {}: {} events in {} ({warnings} warnings)\n",
+            self.cluster,
+            self.events.len(),
+            self.namespace
+                .as_deref()
+                .map_or("all namespaces".to_string(), |n| format!("namespace {n}"))
+        );
+        for e in self.events.iter().take(max) {
+            s.push_str(&e.line());
+            s.push('\n');
+        }
+        if self.events.len() > max {
+            let rest = &self.events[max..];
+            let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+            for e in rest {
+                *reasons.entry(e.reason.as_str()).or_default() += 1;
+            }
+            s.push_str(&format!(
+                "… {} more omitted (by reason: {})\n",
+                rest.len(),
+                reasons
+                    .iter()
+                    .map(|(r, n)| format!("{r} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        s
+    }
+    fn evidence(&self) -> Vec<EvidenceRef> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.events
+            .iter()
+            .filter(|e| e.type_ == "Warning")
+            .filter(|e| seen.insert((e.kind.clone(), e.namespace.clone(), e.name.clone())))
+            .take(30)
+            .map(|e| {
+                EvidenceRef::Object(ObjectRef {
+                    cluster: self.cluster.clone(),
+                    kind: e.kind.clone(),
+                    namespace: (!e.namespace.is_empty()).then(|| e.namespace.clone()),
+                    name: e.name.clone(),
+                    uid: e.uid.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// `k8s_events`.
+pub struct EventsTool;
+
+impl Tool for EventsTool {
+    const NAME: &'static str = "k8s_events";
+    type Args = EventsArgs;
+    type Output = EventsOutput;
+    fn description() -> &'static str {
+        "Events with counts and first/last seen, warnings first."
+    }
+    async fn call(&self, ctx: &ToolContext, a: EventsArgs) -> Result<EventsOutput> {
+        let c = ctx.cluster(a.cluster.as_deref())?;
+        let ns = a.namespace.as_deref();
+        let mut events = list_events(c, ns).await?;
+        if let Some(n) = &a.name {
+            events.retain(|e| &e.name == n);
+        }
+        if a.warnings_only == Some(true) {
+            events.retain(|e| e.type_ == "Warning");
+        }
+        if events.is_empty()
+            && let Some(n) = ns
+            && !super::namespaces(c).await.iter().any(|k| k == n)
+        {
+            return Err(namespace_error(c, Some(n)).await);
+        }
+        Ok(EventsOutput {
+            cluster: c.name.clone(),
+            namespace: ns.map(str::to_string),
+            events,
+        })
+    }
+}
+
+#[allow(dead_code)]
+fn _unused(_: ListParams) {}

@@ -1,0 +1,234 @@
+//! Screen tests: the state rendered into a `TestBackend` at 80×24 and 160×50, pinned with
+//! insta snapshots (review changes in `tests/snapshots/`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use medic_agent::protocol::Event;
+use ratatui::style::Color;
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn both_sizes(name: &str, app: &medic_tui::App) {
+    insta::assert_snapshot!(format!("{name}_80x24"), draw(app, 80, 24).backend());
+    insta::assert_snapshot!(format!("{name}_160x50"), draw(app, 160, 50).backend());
+}
+
+#[test]
+fn chat_with_a_streamed_answer() {
+    let mut a = app("carol");
+    a.ask("why is checkout returning 503s?");
+    for e in investigation() {
+        a.on_event(e);
+    }
+    a.on_event(done());
+    // Normal mode so the hints show what the keys do.
+    a.on_key(key(KeyCode::Esc));
+    both_sizes("chat_streamed_answer", &a);
+}
+
+#[test]
+fn chat_while_the_answer_is_still_streaming() {
+    let mut a = app("carol");
+    a.ask("why is checkout returning 503s?");
+    let events = investigation();
+    let cut = events.len() - 8;
+    for e in events.into_iter().take(cut) {
+        a.on_event(e);
+    }
+    insta::assert_snapshot!("chat_streaming_80x24", draw(&a, 80, 24).backend());
+}
+
+#[test]
+fn trace_with_a_failed_tool_call() {
+    let mut a = app("carol");
+    for e in investigation() {
+        a.on_event(e);
+    }
+    a.on_event(Event::ToolCallStarted { call_id: "call_4".into(), tool: "prom_query".into(), args: serde_json::json!({"selector": "container_memory_working_set_bytes{namespace=\"shop\"}"}) });
+    a.on_key(key(KeyCode::Esc));
+    a.on_key(key(KeyCode::Char('2')));
+    // Select the failed call and expand it.
+    a.on_key(key(KeyCode::Char('k')));
+    a.on_key(key(KeyCode::Char('k')));
+    a.on_key(key(KeyCode::Enter));
+    both_sizes("trace_failed_call", &a);
+}
+
+#[test]
+fn proposal_with_a_diff_awaiting_a_second_approval() {
+    let mut a = awaiting_second("carol");
+    a.on_key(key(KeyCode::Esc));
+    a.on_key(key(KeyCode::Char('3')));
+    both_sizes("proposal_awaiting_second", &a);
+}
+
+#[test]
+fn refused_approval_shows_its_reason() {
+    let mut a = awaiting_second("bob");
+    a.on_key(key(KeyCode::Esc));
+    a.on_key(key(KeyCode::Char('3')));
+    // bob approves; the engine refuses (he asked the question that led to the plan).
+    a.on_key(key(KeyCode::Char('a')));
+    assert_eq!(a.on_key(key(KeyCode::Char('y'))).len(), 1);
+    a.on_event(Event::ApprovalStatus(status(
+        "pending",
+        &["alice"],
+        Some("bob requested this plan and cannot approve it (four-eyes rule)"),
+    )));
+    both_sizes("refused_approval", &a);
+    // Approve is no longer offered to bob; deny still is.
+    a.on_key(key(KeyCode::Char('a')));
+    assert!(
+        !draw(&a, 80, 24)
+            .backend()
+            .to_string()
+            .contains("Confirm approve")
+    );
+}
+
+#[test]
+fn already_approved_plan_offers_no_approve_button() {
+    let mut a = awaiting_second("alice");
+    a.on_key(key(KeyCode::Esc));
+    a.on_key(key(KeyCode::Char('3')));
+    let screen = draw(&a, 160, 50).backend().to_string();
+    assert!(!screen.contains("approve as alice"), "{screen}");
+    assert!(
+        screen.contains("cannot approve: alice already approved this plan"),
+        "{screen}"
+    );
+    assert!(screen.contains(" d  deny"), "{screen}");
+}
+
+#[test]
+fn confirmation_dialog_names_plan_and_cluster() {
+    let mut a = awaiting_second("carol");
+    a.on_key(key(KeyCode::Esc));
+    a.on_key(key(KeyCode::Char('3')));
+    a.on_key(key(KeyCode::Char('a')));
+    insta::assert_snapshot!("confirm_approve_80x24", draw(&a, 80, 24).backend());
+}
+
+#[test]
+fn help_overlay() {
+    let mut a = app("carol");
+    a.on_key(key(KeyCode::Char('?')));
+    insta::assert_snapshot!("help_80x24", draw(&a, 80, 24).backend());
+}
+
+#[test]
+fn diff_lines_are_coloured() {
+    let mut a = awaiting_second("carol");
+    a.on_key(key(KeyCode::Esc));
+    a.on_key(key(KeyCode::Char('3')));
+    let t = draw(&a, 160, 50);
+    let buf = t.backend().buffer();
+    // The colour of the first cell of the row segment that reads `needle`.
+    let find = |needle: &str| {
+        let needle: Vec<char> = needle.chars().collect();
+        (0..buf.area.height).find_map(|y| {
+            let cells: Vec<(u16, char)> = (0..buf.area.width)
+                .filter_map(|x| buf[(x, y)].symbol().chars().next().map(|c| (x, c)))
+                .collect();
+            cells
+                .windows(needle.len())
+                .find(|w| w.iter().map(|(_, c)| *c).eq(needle.iter().copied()))
+                .map(|w| buf[(w[0].0, y)].fg)
+        })
+    };
+    assert_eq!(
+        find("+    - image: registry.example/shop/api:v2.3.0"),
+        Some(Color::Green)
+    );
+    assert_eq!(
+        find("-    - image: registry.example/shop/api:v2.3.1"),
+        Some(Color::Red)
+    );
+}
+
+#[test]
+fn escape_sequences_never_reach_the_terminal() {
+    let mut a = app("carol");
+    a.on_event(Event::AnswerDelta {
+        text: "evil \x1b]52;c;cm0gLXJmIC8=\x07 and \x1b[2J\x1b[31mred\x1b[0m\r\n".into(),
+    });
+    a.on_event(Event::ToolCallStarted {
+        call_id: "c\x1b[1m".into(),
+        tool: "pod_logs\x1b]0;title\x07".into(),
+        args: serde_json::json!({"pod": "x\x1b[5m"}),
+    });
+    a.on_event(Event::Warning {
+        message: "log line \x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\".into(),
+    });
+    for (w, h) in [(80, 24), (160, 50)] {
+        let t = draw(&a, w, h);
+        let buf = t.backend().buffer();
+        for cell in buf.content() {
+            assert!(
+                !cell.symbol().chars().any(|c| c.is_control()),
+                "control character in {:?}",
+                cell.symbol()
+            );
+        }
+        let screen = t.backend().to_string();
+        assert!(screen.contains("␛]52;c;cm0gLXJmIC8=␇"), "{screen}");
+    }
+}
+
+#[test]
+fn execution_steps_and_final_state_show_in_the_plan() {
+    let mut a = awaiting_second("carol");
+    a.on_event(Event::ApprovalStatus(status(
+        "executing",
+        &["alice", "dave"],
+        None,
+    )));
+    a.on_event(Event::ExecutionStep {
+        proposal_id: "prop-1".into(),
+        step: 0,
+        description: "patched Deployment shop/api (resourceVersion 8812)".into(),
+        status: "ok".into(),
+    });
+    a.on_event(Event::ExecutionStep {
+        proposal_id: "prop-1".into(),
+        step: 1,
+        description: "rollout complete: 6/6 Ready".into(),
+        status: "ok".into(),
+    });
+    a.on_event(Event::ApprovalStatus(status(
+        "executed",
+        &["alice", "dave"],
+        None,
+    )));
+    a.on_key(key(KeyCode::Esc));
+    a.on_key(key(KeyCode::Char('3')));
+    a.on_key(key(KeyCode::Char('G')));
+    let screen = draw(&a, 160, 50).backend().to_string();
+    assert!(
+        screen.contains("approval EXECUTED · 2 of 2 · approved by alice, dave"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("1. ✓ ok patched Deployment shop/api (resourceVersion 8812)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("2. ✓ ok rollout complete: 6/6 Ready"),
+        "{screen}"
+    );
+    // Nothing left to decide: neither key is offered.
+    assert!(!screen.contains(" a  approve"), "{screen}");
+    assert!(!screen.contains(" d  deny"), "{screen}");
+    // The chat logged each step as it happened.
+    a.on_key(key(KeyCode::Char('1')));
+    let chat = draw(&a, 160, 50).backend().to_string();
+    assert!(
+        chat.contains("step 2 ok: rollout complete: 6/6 Ready"),
+        "{chat}"
+    );
+}
