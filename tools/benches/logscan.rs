@@ -164,7 +164,7 @@ fn main() {
     );
 
     let gb = size as f64 / 1e9;
-    let mut report = |name: &str, opts: ScanOptions| -> LogScan {
+    let report = |name: &str, opts: ScanOptions| -> LogScan {
         let mut times = Vec::new();
         let mut last = None;
         for _ in 0..runs {
