@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 use chrono::Utc;
-use medic_approvals::{
-    Actor, ApprovalBook, IdentityEntry, IdentityMap, KubeAccessReviewer, Policy,
-};
+use medic_approvals::{Actor, ApprovalBook, IdentityMap, KubeAccessReviewer, Policy};
 use medic_playbooks::Plan;
 use tokio::sync::mpsc;
 
@@ -191,21 +189,7 @@ async fn decide(
 /// The book alone (no clusters): enough to read approvals.
 async fn open_book(config: &Config, data_dir: Option<PathBuf>) -> Result<Arc<ApprovalBook>> {
     let data_dir = data_dir.unwrap_or_else(|| config.data_dir());
-    let identities: Vec<IdentityEntry> = config
-        .approvals
-        .identities
-        .iter()
-        .map(|i| IdentityEntry {
-            name: i.name.clone(),
-            kube_user: i.kube_user.clone(),
-            groups: i.groups.clone(),
-            slack: i.slack.clone(),
-            teams: i.teams.clone(),
-            terminal: i.terminal.clone(),
-            agent: i.agent,
-        })
-        .collect();
-    let map = IdentityMap::new(identities)?;
+    let map = IdentityMap::new(config.approvals.identities.clone())?;
     let policy = match &config.approvals.policy {
         Some(p) => Policy::load(p, &map)?,
         None => Policy::default(),

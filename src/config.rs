@@ -144,34 +144,10 @@ pub struct ApprovalsSection {
     /// Path of the approval policy (`policy.yaml`); absent means the built-in default.
     #[serde(default)]
     pub policy: Option<PathBuf>,
-    /// Chat and terminal identities mapped to Kubernetes users and groups.
+    /// Chat and terminal identities mapped to Kubernetes users and groups (the approvals
+    /// crate's own entry type, so the two cannot drift apart).
     #[serde(default)]
-    pub identities: Vec<IdentityEntry>,
-}
-
-/// One person (or medic itself) and how Kubernetes knows them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdentityEntry {
-    /// Short name, e.g. `alice`.
-    pub name: String,
-    /// The Kubernetes user approvals are checked and executed as.
-    pub kube_user: String,
-    /// Kubernetes groups.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Slack user id.
-    #[serde(default)]
-    pub slack: Option<String>,
-    /// Teams AAD object id.
-    #[serde(default)]
-    pub teams: Option<String>,
-    /// OS user name at the terminal.
-    #[serde(default)]
-    pub terminal: Option<String>,
-    /// True for medic's own identity (which can never approve).
-    #[serde(default)]
-    pub agent: bool,
+    pub identities: Vec<medic_approvals::IdentityEntry>,
 }
 
 /// Where the configuration came from.

@@ -8,14 +8,13 @@ use anyhow::{Result, bail};
 use medic_agent::ModelConfig;
 use medic_agent::scripted::{Script, ScriptedServer};
 use medic_approvals::Actor;
-use medic_approvals::IdentityEntry;
 use medic_evals::{
     ActorForm, Bar, EngineFactory, EngineLink, EvalMode, RunOptions, ScenarioRun, run_suite,
 };
 
 use crate::cli::EvalArgs;
 use crate::config::Config;
-use crate::wire::{ClusterInfo, Parts, WireOptions, build_engine};
+use crate::wire::{Parts, WireOptions, build_engine, bundle_clusters, bundle_identities};
 
 /// What the scripted model does when a scenario brings no `model-script.yaml`: look at the
 /// events once, then stand by the analyzers' findings it was given. Deterministic, offline,
@@ -46,37 +45,8 @@ impl EngineFactory for Factory {
 impl Factory {
     async fn open_inner(&self, run: &ScenarioRun<'_>) -> Result<EngineLink> {
         let data = tempfile::Builder::new().prefix("medic-eval-").tempdir()?;
-        let clusters = run
-            .bundle
-            .scenario
-            .clusters
-            .iter()
-            .map(|c| {
-                let mut labels = c.labels.clone();
-                if let Some(r) = &c.region {
-                    labels.insert("region".into(), r.clone());
-                }
-                ClusterInfo {
-                    name: c.name.clone(),
-                    context: c.name.clone(),
-                    labels,
-                    prometheus: run.sandbox.prometheus_url(&c.name),
-                }
-            })
-            .collect();
-        let identities = run
-            .identities()
-            .iter()
-            .map(|i| IdentityEntry {
-                name: i.name.clone(),
-                kube_user: i.kube_user.clone(),
-                groups: i.groups.clone(),
-                slack: i.slack.clone(),
-                teams: i.teams.clone(),
-                terminal: None,
-                agent: i.agent,
-            })
-            .collect();
+        let clusters = bundle_clusters(run.bundle, run.sandbox);
+        let identities = bundle_identities(run.identities(), &self.config);
         let mut opts = WireOptions::default();
         let mut scripted = None;
         let mut config = self.config.clone();

@@ -89,37 +89,8 @@ pub async fn wire(
         Some(dir) => {
             let bundle = Bundle::load(dir)?;
             let handle = Sandbox::start(&bundle, SandboxOptions::default()).await?;
-            let clusters = bundle
-                .scenario
-                .clusters
-                .iter()
-                .map(|c| {
-                    let mut labels = c.labels.clone();
-                    if let Some(r) = &c.region {
-                        labels.insert("region".into(), r.clone());
-                    }
-                    ClusterInfo {
-                        name: c.name.clone(),
-                        context: c.name.clone(),
-                        labels,
-                        prometheus: None,
-                    }
-                })
-                .collect::<Vec<_>>();
-            let identities = bundle
-                .scenario
-                .identities
-                .iter()
-                .map(|i| IdentityEntry {
-                    name: i.name.clone(),
-                    kube_user: i.kube_user.clone(),
-                    groups: i.groups.clone(),
-                    slack: i.slack.clone(),
-                    teams: i.teams.clone(),
-                    terminal: None,
-                    agent: i.agent,
-                })
-                .collect::<Vec<_>>();
+            let clusters = bundle_clusters(&bundle, &handle);
+            let identities = bundle_identities(&bundle.scenario.identities, config);
             let policy = bundle
                 .policy
                 .as_ref()
@@ -157,20 +128,7 @@ pub async fn wire(
                     })
                     .collect()
             };
-            let identities = config
-                .approvals
-                .identities
-                .iter()
-                .map(|i| IdentityEntry {
-                    name: i.name.clone(),
-                    kube_user: i.kube_user.clone(),
-                    groups: i.groups.clone(),
-                    slack: i.slack.clone(),
-                    teams: i.teams.clone(),
-                    terminal: i.terminal.clone(),
-                    agent: i.agent,
-                })
-                .collect();
+            let identities = config.approvals.identities.clone();
             let policy = match &config.approvals.policy {
                 Some(p) => Some((
                     p.display().to_string(),
@@ -219,6 +177,54 @@ pub async fn wire(
         clusters,
         _tmp: tmp,
     })
+}
+
+/// The clusters of a replayed bundle: contexts named after the clusters, region folded into
+/// the placement labels, and the sandbox's Prometheus listener per cluster.
+pub fn bundle_clusters(bundle: &Bundle, sandbox: &SandboxHandle) -> Vec<ClusterInfo> {
+    bundle
+        .scenario
+        .clusters
+        .iter()
+        .map(|c| {
+            let mut labels = c.labels.clone();
+            if let Some(r) = &c.region {
+                labels.insert("region".into(), r.clone());
+            }
+            ClusterInfo {
+                name: c.name.clone(),
+                context: c.name.clone(),
+                labels,
+                prometheus: sandbox.prometheus_url(&c.name),
+            }
+        })
+        .collect()
+}
+
+/// A bundle's identities as approvals knows them. Who sits at this terminal comes from
+/// medic.yaml (`terminal:` of the identity with the same name), so a replay can be approved
+/// from the TUI or the CLI.
+pub fn bundle_identities(
+    identities: &[medic_sandbox::bundle::Identity],
+    config: &Config,
+) -> Vec<IdentityEntry> {
+    identities
+        .iter()
+        .map(|i| IdentityEntry {
+            name: i.name.clone(),
+            kube_user: i.kube_user.clone(),
+            groups: i.groups.clone(),
+            slack: i.slack.clone(),
+            teams: i.teams.clone(),
+            terminal: config
+                .approvals
+                .identities
+                .iter()
+                .find(|c| c.name == i.name)
+                .and_then(|c| c.terminal.clone()),
+            agent: i.agent,
+        })
+        .collect()
 }
 
 /// What an engine is built from.
@@ -406,4 +412,31 @@ fn kubeconfig_path(target: &KubeTarget) -> Result<PathBuf> {
         );
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn replay_identities_take_the_terminal_user_from_medic_yaml() {
+        let bundle: Vec<medic_sandbox::bundle::Identity> = serde_yaml::from_str(
+            "- { name: medic, kube_user: 'system:serviceaccount:medic:medic', agent: true }\n\
+             - { name: alice, kube_user: alice@corp.example, groups: [sre], slack: U01ALICE }\n",
+        )
+        .unwrap();
+        let config = Config::parse(
+            Path::new("medic.yaml"),
+            "approvals:\n  identities:\n    - { name: alice, kube_user: alice@corp.example, terminal: asmith }\n",
+        )
+        .unwrap();
+        let ids = bundle_identities(&bundle, &config);
+        assert_eq!(ids[0].terminal, None);
+        assert!(ids[0].agent);
+        assert_eq!(ids[1].terminal.as_deref(), Some("asmith"));
+        assert_eq!(ids[1].slack.as_deref(), Some("U01ALICE"));
+        assert_eq!(ids[1].groups, vec!["sre".to_string()]);
+    }
 }

@@ -91,6 +91,20 @@ fn ask_json_names_the_root_cause_and_plans_without_executing() {
             .all(|a| a["state"] == "pending")
     );
     assert_eq!(t["stop_reason"], "AnalyzersOnly");
+    // The replay's Prometheus listener is wired to the tools: the GPU view has DCGM data.
+    let gpu = t["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["summary"].as_str().unwrap_or("").starts_with("GPU view"))
+        .unwrap_or_else(|| panic!("no gpu_status call: {t:#}"));
+    assert!(
+        !gpu["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no Prometheus configured"),
+        "{gpu:#}"
+    );
 
     // The approval requests are in the audit log and readable from another process.
     // The replay's clock is the bundle's (June 2026), so by the wall clock the requests
