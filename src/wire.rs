@@ -20,6 +20,9 @@ use medic_tools::ToolContext;
 use crate::config::Config;
 use crate::kubectx::KubeTarget;
 
+/// Longest a post-check waits in a replay (see [`build_engine`]).
+const REPLAY_POST_CHECK_CAP: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// What the caller wants wired.
 #[derive(Debug, Default, Clone)]
 pub struct WireOptions {
@@ -335,6 +338,12 @@ pub async fn build_engine(
             });
     let clock2 = clock.clone();
     let mut executor = Executor::new(plan_clusters, book.clone()).with_clock(move || clock2());
+    if now0.is_some() {
+        // A replay: the sandbox's reactions settle at once, so a post-check that has not
+        // held within this cap never will; waiting out a live plan's 10 minutes would
+        // only delay the undo.
+        executor = executor.with_post_check_cap(REPLAY_POST_CHECK_CAP);
+    }
     if let Some((url, token)) = &github {
         let gh = medic_playbooks::GitHub::new(url, token.clone())?;
         plan_ctx.github = Some(gh.clone());

@@ -197,6 +197,7 @@ pub struct Executor {
     github: Option<GitHub>,
     clock: Clock,
     progress: Option<UnboundedSender<Progress>>,
+    post_check_cap: Option<Duration>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -222,6 +223,7 @@ impl Executor {
             github: None,
             clock: Arc::new(Utc::now),
             progress: None,
+            post_check_cap: None,
         }
     }
 
@@ -237,6 +239,14 @@ impl Executor {
     /// GitHub, for revert pull requests.
     pub fn with_github(mut self, github: GitHub) -> Executor {
         self.github = Some(github);
+        self
+    }
+
+    /// Caps every post-check deadline at `cap`. For replays and evals, where the sandbox's
+    /// reactions settle in seconds and a check that has not held by then never will; a
+    /// live cluster keeps each plan's own deadline.
+    pub fn with_post_check_cap(mut self, cap: Duration) -> Executor {
+        self.post_check_cap = Some(cap);
         self
     }
 
@@ -565,7 +575,10 @@ impl Executor {
         for c in &plan.post_checks {
             let conn = self.clusters.get(&c.cluster)?.clone();
             let check = c.check.clone();
-            let deadline = Duration::from_secs(c.deadline_seconds);
+            let mut deadline = Duration::from_secs(c.deadline_seconds);
+            if let Some(cap) = self.post_check_cap {
+                deadline = deadline.min(cap);
+            }
             tasks.push(tokio::spawn(async move {
                 checks::poll(&conn, &check, deadline).await
             }));
