@@ -152,6 +152,8 @@ pub async fn run(wired: &Wired, start: Start, requester: Actor, json: bool) -> R
                     None => out.note(&text),
                 }
             }
+            // `--json` keeps the tool calls' summaries; the outputs are the TUI's to expand.
+            Event::ToolOutput { .. } => {}
             Event::Finding(f) => {
                 out.line(&format!(
                     "\n● {} [{} confidence, {}]\n  root cause: {}",

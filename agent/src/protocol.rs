@@ -7,6 +7,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Most bytes of a tool's output carried by one [`Event::ToolOutput`].
+pub const TOOL_OUTPUT_PREVIEW_BYTES: usize = 16 * 1024;
+
 pub use medic_tools::ObjectRef;
 
 /// What a client sends to a session.
@@ -102,6 +105,18 @@ pub enum Event {
         error: Option<String>,
         /// First line of the result, for spinners and logs.
         summary: String,
+    },
+    /// A finished tool call's output as the model read it (already redacted), cut to
+    /// [`TOOL_OUTPUT_PREVIEW_BYTES`] for clients that expand a call in place. Sent right
+    /// after its `ToolCallFinished`; clients must show it as text, never interpret it.
+    ToolOutput {
+        /// Call id.
+        call_id: String,
+        /// The output (possibly cut; `truncated` says so).
+        output: String,
+        /// Whether `output` was cut.
+        #[serde(default)]
+        truncated: bool,
     },
     /// Usage so far (sent after every model call).
     TokenUsage(Usage),

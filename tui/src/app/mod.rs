@@ -323,6 +323,8 @@ impl App {
                     }
                 }
             }
+            // Shown by the trace pane's expanded view (see `ToolCall::output`).
+            Event::ToolOutput { .. } => {}
             Event::TokenUsage(usage) => self.usage = usage,
             Event::Finding(f) => self
                 .chat
