@@ -45,7 +45,7 @@ pub struct GlobalArgs {
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Log as JSON lines on stderr.
+    /// Log as JSON lines on stderr (also when `MEDIC_LOG_FORMAT=json`).
     #[arg(long, global = true)]
     pub log_json: bool,
 }
@@ -87,6 +87,29 @@ pub enum Command {
     /// Verify or export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The HTTP front door: Slack and Teams bots, Alertmanager and PagerDuty webhooks that
+    /// run on-call runbooks, `/healthz`, `/readyz` and `/metrics`.
+    Serve(HttpServeArgs),
+}
+
+/// `medic serve`
+#[derive(Debug, Args)]
+pub struct HttpServeArgs {
+    /// Address to listen on (`0.0.0.0:8080` in a pod; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Replay this incident bundle in an in-process sandbox and answer from it (demos, tests).
+    #[arg(long, value_name = "BUNDLE")]
+    pub sandbox: Option<PathBuf>,
+    /// Analyzers only: no model, even if one is configured.
+    #[arg(long)]
+    pub no_model: bool,
+    /// Use this model name with the configured provider.
+    #[arg(long, value_name = "NAME", conflicts_with = "no_model")]
+    pub model: Option<String>,
+    /// Data directory for the audit log (default: medic.yaml's; a temporary one with --sandbox).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `medic audit …`

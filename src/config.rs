@@ -31,9 +31,10 @@ pub struct Config {
     /// GitHub (or GitHub Enterprise) access for recent changes and revert pull requests.
     #[serde(default)]
     pub github: Option<GitHubSection>,
-    /// Chat platforms medic answers on.
+    /// `medic serve`: Slack, Teams, alert webhooks and runbooks (see
+    /// `medic_server::ServerConfig`). Its people are `approvals.identities`.
     #[serde(default)]
-    pub chat: ChatSection,
+    pub server: Option<medic_server::ServerConfig>,
     /// Approval policy and identity mapping.
     #[serde(default)]
     pub approvals: ApprovalsSection,
@@ -85,56 +86,6 @@ pub struct GitHubSection {
     /// File holding the token.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
-}
-
-/// Chat platforms.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChatSection {
-    /// Slack app settings.
-    #[serde(default)]
-    pub slack: Option<SlackSection>,
-    /// Microsoft Teams bot settings.
-    #[serde(default)]
-    pub teams: Option<TeamsSection>,
-}
-
-/// Slack app settings; secrets by environment variable or file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackSection {
-    /// Environment variable holding the signing secret.
-    #[serde(default)]
-    pub signing_secret_env: Option<String>,
-    /// File holding the signing secret.
-    #[serde(default)]
-    pub signing_secret_file: Option<PathBuf>,
-    /// Environment variable holding the bot token (`xoxb-…`).
-    #[serde(default)]
-    pub bot_token_env: Option<String>,
-    /// File holding the bot token.
-    #[serde(default)]
-    pub bot_token_file: Option<PathBuf>,
-    /// Web API base URL (tests point it at a local server).
-    #[serde(default)]
-    pub api_base_url: Option<String>,
-}
-
-/// Microsoft Teams bot settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TeamsSection {
-    /// The bot's Microsoft app id (the JWT audience).
-    pub app_id: String,
-    /// Environment variable holding the app password.
-    #[serde(default)]
-    pub app_password_env: Option<String>,
-    /// File holding the app password.
-    #[serde(default)]
-    pub app_password_file: Option<PathBuf>,
-    /// OpenID configuration URL for Bot Framework tokens.
-    #[serde(default)]
-    pub openid_config_url: Option<String>,
 }
 
 /// Approval policy and identity mapping.
@@ -198,10 +149,17 @@ const INLINE_SECRET_KEYS: &[(&str, &str)] = &[
     ("token", "token_env or token_file"),
     (
         "signing_secret",
-        "signing_secret_env or signing_secret_file",
+        "signing_secret: { env: VAR } or { file: PATH }",
     ),
-    ("bot_token", "bot_token_env or bot_token_file"),
-    ("app_password", "app_password_env or app_password_file"),
+    ("bot_token", "bot_token: { env: VAR } or { file: PATH }"),
+    (
+        "app_password",
+        "app_password: { env: VAR } or { file: PATH }",
+    ),
+    (
+        "alertmanager_token",
+        "alertmanager_token: { env: VAR } or { file: PATH }",
+    ),
     ("password", "an *_env or *_file key"),
 ];
 
@@ -346,7 +304,9 @@ fn find_inline_secret(text: &str) -> Option<(usize, String, &'static str)> {
             continue;
         };
         let value = value.split(" #").next().unwrap_or("").trim();
-        if value.is_empty() || value == "null" || value == "~" {
+        // `{ env: … }` / `{ file: … }` names where a secret is; typed parsing refuses any
+        // other key inside the braces.
+        if value.is_empty() || value == "null" || value == "~" || value.starts_with('{') {
             continue;
         }
         if let Some((k, instead)) = INLINE_SECRET_KEYS.iter().find(|(k, _)| *k == key.trim()) {
@@ -434,6 +394,23 @@ data_dir: /var/lib/medic
             err,
             "medic.yaml:4: `api_key`: secrets are not read from medic.yaml; use api_key_env or api_key_file instead"
         );
+    }
+
+    #[test]
+    fn server_secrets_are_named_never_inline() {
+        let ok = parse(
+            "server:\n  slack:\n    signing_secret: { env: SLACK_SIGNING_SECRET }\n    bot_token: { file: /run/secrets/slack }\n",
+        )
+        .unwrap();
+        assert!(ok.server.unwrap().slack.is_some());
+        let err = parse("server:\n  slack:\n    signing_secret: 8f14e45fceea\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("medic.yaml:3: `signing_secret`"), "{err}");
+        let err = parse("server:\n  slack:\n    signing_secret: { value: 8f14e45fceea }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `value`"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod demo;
 mod eval_cmd;
 mod kubectx;
 mod sandbox_cmd;
+mod serve_cmd;
 mod snapshot;
 mod tui_cmd;
 mod wire;
@@ -27,7 +28,14 @@ use kubectx::KubeTarget;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose, cli.global.log_json);
+    // A server logs what it does by default; the other commands stay quiet unless asked.
+    let verbose = match cli.command {
+        Command::Serve(_) => cli.global.verbose.max(1),
+        _ => cli.global.verbose,
+    };
+    let json = cli.global.log_json
+        || std::env::var("MEDIC_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    init_tracing(verbose, json);
     // `version` and `completions` stay off the async runtime so they start instantly.
     let result = match &cli.command {
         Command::Version => print_version(),
@@ -172,6 +180,7 @@ async fn run(cli: Cli) -> Result<()> {
             let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
             audit_cmd::run(cmd, &config.data_dir(), chrono::Utc::now())
         }
+        Command::Serve(args) => serve_cmd::run(cli.global.config.clone(), &target, &args).await,
         Command::Sandbox(SandboxCommand::Check { bundles }) => sandbox_cmd::check(&bundles),
         Command::Sandbox(SandboxCommand::Serve(args)) => sandbox_cmd::serve(args).await,
     }

@@ -169,6 +169,7 @@ pub async fn wire(
         now0,
         data_dir: data_dir.clone(),
         github,
+        post_check_cap: None,
     };
     let engine = build_engine(config, opts, parts, namespace).await?;
     Ok(Wired {
@@ -211,20 +212,30 @@ pub fn bundle_identities(
     identities: &[medic_sandbox::bundle::Identity],
     config: &Config,
 ) -> Vec<IdentityEntry> {
+    // The bundle says who is who in the incident; medic.yaml may add how this machine's
+    // people reach medic (terminal user, chat ids the bundle does not give).
+    let mine = |i: &medic_sandbox::bundle::Identity| {
+        config
+            .approvals
+            .identities
+            .iter()
+            .find(|c| c.name == i.name)
+    };
     identities
         .iter()
         .map(|i| IdentityEntry {
             name: i.name.clone(),
             kube_user: i.kube_user.clone(),
             groups: i.groups.clone(),
-            slack: i.slack.clone(),
-            teams: i.teams.clone(),
-            terminal: config
-                .approvals
-                .identities
-                .iter()
-                .find(|c| c.name == i.name)
-                .and_then(|c| c.terminal.clone()),
+            slack: i
+                .slack
+                .clone()
+                .or_else(|| mine(i).and_then(|c| c.slack.clone())),
+            teams: i
+                .teams
+                .clone()
+                .or_else(|| mine(i).and_then(|c| c.teams.clone())),
+            terminal: mine(i).and_then(|c| c.terminal.clone()),
             agent: i.agent,
         })
         .collect()
@@ -246,6 +257,9 @@ pub struct Parts {
     pub data_dir: PathBuf,
     /// GitHub API base URL and token (recent changes, revert pull requests).
     pub github: Option<(String, Option<String>)>,
+    /// A replay's post-check cap instead of 20 s (`medic eval`: nothing but the plan
+    /// changes its sandbox, and reactions apply within the write).
+    pub post_check_cap: Option<std::time::Duration>,
 }
 
 /// Builds an engine from its parts (used by `wire` and by `medic eval` per scenario).
@@ -263,6 +277,7 @@ pub async fn build_engine(
         now0,
         data_dir,
         github,
+        post_check_cap,
     } = parts;
     // The clock: the bundle's `now`, advancing with real time, or the wall clock.
     let started = std::time::Instant::now();
@@ -342,7 +357,7 @@ pub async fn build_engine(
         // A replay: the sandbox's reactions settle at once, so a post-check that has not
         // held within this cap never will; waiting out a live plan's 10 minutes would
         // only delay the undo.
-        executor = executor.with_post_check_cap(REPLAY_POST_CHECK_CAP);
+        executor = executor.with_post_check_cap(post_check_cap.unwrap_or(REPLAY_POST_CHECK_CAP));
     }
     if let Some((url, token)) = &github {
         let gh = medic_playbooks::GitHub::new(url, token.clone())?;

@@ -164,6 +164,49 @@ impl Remediation {
             decision: medic_agent::protocol::ApprovalVerdict::Approve,
             reason: None,
         });
+        self.execute(approval_id, &approved, events).await
+    }
+
+    /// Approves `approval_id` for `runbook` without a human when the policy's
+    /// `auto_approve` rules allow it (they are off unless the policy says so), then executes
+    /// as the rule's identity. The decision — or the refusal — is in the audit log as
+    /// automatic, like any other. A refusal comes back in the status's `refusal`.
+    pub async fn auto_approve(
+        &self,
+        approval_id: &str,
+        runbook: &str,
+        events: &mpsc::UnboundedSender<Event>,
+    ) -> Result<ApprovalStatus> {
+        let outcome = self
+            .book
+            .auto_approve::<Plan>(approval_id, runbook, self.now())
+            .await?;
+        let refusal = match &outcome {
+            Outcome::Refused { reason, .. } => Some(reason.to_string()),
+            Outcome::AlreadyDecided { status, .. } => Some(format!("already {status}")),
+            _ => None,
+        };
+        let Outcome::Approved(approved) = outcome else {
+            let (state, _) = self.status(approval_id).await?;
+            return Ok(approval_status(&state, None, None, refusal, self.now()));
+        };
+        let _ = events.send(Event::ApprovalDecided {
+            approval_id: approval_id.to_string(),
+            actor: Actor::Runbook(runbook.to_string()).to_string(),
+            decision: medic_agent::protocol::ApprovalVerdict::Approve,
+            reason: Some("pre-approved by policy for this runbook".to_string()),
+        });
+        self.execute(approval_id, &approved, events).await
+    }
+
+    /// Executes an approved plan, forwarding the executor's progress to `events`, and
+    /// reports where the approval ended (`executed`, `refused`, `failed`, `undone`).
+    async fn execute(
+        &self,
+        approval_id: &str,
+        approved: &medic_approvals::Approved<Plan>,
+        events: &mpsc::UnboundedSender<Event>,
+    ) -> Result<ApprovalStatus> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let executor = self.executor.clone().with_progress(tx);
         let plan_id = approved.plan().id.clone();
@@ -178,7 +221,10 @@ impl Remediation {
                 }
             })
         };
-        let report = executor.execute(&approved).await;
+        // `resume` runs a fresh plan like `execute`; when the log already holds an
+        // interrupted execution of this very plan (a crash, then the same plan approved
+        // again) it continues it without applying any step twice.
+        let report = executor.resume(approved).await;
         drop(executor);
         let _ = forward.await;
         let report = report?;

@@ -41,14 +41,21 @@ pub fn connect(session: Session, remediation: Remediation, requester: Actor) -> 
 
     // approval id → (proposal id, last state sent), for the poll.
     let known: Arc<Mutex<HashMap<String, (String, String)>>> = Arc::default();
+    // The alert's runbook and the playbooks it asks to run without a human; the policy
+    // decides whether any may.
+    let preapprove: Arc<Mutex<Option<(String, Vec<String>)>>> = Arc::default();
 
     // Ops: decisions to remediation, everything else to the investigation.
     {
         let remediation = remediation.clone();
         let events = front_ev_tx.clone();
         let known = known.clone();
+        let preapprove = preapprove.clone();
         tokio::spawn(async move {
             while let Some(op) = front_ops_rx.recv().await {
+                if let Op::Alert { payload, .. } = &op {
+                    *preapprove.lock().await = runbook_preapprove(payload);
+                }
                 match op {
                     Op::ApprovalDecision {
                         approval_id,
@@ -109,6 +116,7 @@ pub fn connect(session: Session, remediation: Remediation, requester: Actor) -> 
         let remediation = remediation.clone();
         let events = front_ev_tx.clone();
         let known = known.clone();
+        let preapprove = preapprove.clone();
         tokio::spawn(async move {
             while let Some(event) = agent_ev_rx.recv().await {
                 match event {
@@ -139,7 +147,29 @@ pub fn connect(session: Session, remediation: Remediation, requester: Actor) -> 
                                     req.status.approval_id.clone(),
                                     (p.id.clone(), req.status.state.clone()),
                                 );
+                                let approval_id = req.status.approval_id.clone();
                                 let _ = events.send(Event::ApprovalStatus(req.status));
+                                let runbook = preapprove.lock().await.as_ref().and_then(
+                                    |(name, playbooks)| {
+                                        playbooks.contains(&p.playbook).then(|| name.clone())
+                                    },
+                                );
+                                if let Some(runbook) = runbook {
+                                    let (remediation, events, known) =
+                                        (remediation.clone(), events.clone(), known.clone());
+                                    let proposal_id = p.id.clone();
+                                    tokio::spawn(async move {
+                                        auto_approve(
+                                            &remediation,
+                                            &approval_id,
+                                            &proposal_id,
+                                            &runbook,
+                                            &events,
+                                            &known,
+                                        )
+                                        .await;
+                                    });
+                                }
                             }
                             Err(e) => {
                                 let _ = events.send(Event::Warning {
@@ -201,5 +231,48 @@ pub fn connect(session: Session, remediation: Remediation, requester: Actor) -> 
     EngineLink {
         ops: front_ops_tx,
         events: front_ev_rx,
+    }
+}
+
+/// The runbook an alert matched and the playbooks it lists under `preapprove` (the server
+/// puts the runbook in the alert payload as `runbook: {name, preapprove, …}`).
+fn runbook_preapprove(payload: &serde_json::Value) -> Option<(String, Vec<String>)> {
+    let runbook = payload.get("runbook")?;
+    let name = runbook.get("name")?.as_str()?.to_owned();
+    let playbooks = runbook
+        .get("preapprove")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((name, playbooks))
+}
+
+/// Asks the policy to pre-approve a runbook's plan; executes it when allowed. Either way
+/// the outcome is in the audit log and reaches the front end as an `ApprovalStatus`.
+async fn auto_approve(
+    remediation: &Remediation,
+    approval_id: &str,
+    proposal_id: &str,
+    runbook: &str,
+    events: &mpsc::UnboundedSender<Event>,
+    known: &Mutex<HashMap<String, (String, String)>>,
+) {
+    match remediation.auto_approve(approval_id, runbook, events).await {
+        Ok(mut status) => {
+            status.proposal_id = proposal_id.to_owned();
+            if let Some(entry) = known.lock().await.get_mut(approval_id) {
+                entry.1 = status.state.clone();
+            }
+            let _ = events.send(Event::ApprovalStatus(status));
+        }
+        Err(e) => {
+            let _ = events.send(Event::Error {
+                message: format!("approval {approval_id}: automatic approval failed: {e}"),
+            });
+        }
     }
 }
