@@ -431,19 +431,17 @@ async fn alertmanager_groups_become_investigations_posted_to_runbook_channels() 
     }
 
     let starts = chrono::Utc::now().to_rfc3339();
-    let mut alerts = Vec::new();
-    for gpu in ["2"] {
-        alerts.push(json!({
-            "labels": { "alertname": "GPUXidErrors", "namespace": "ai", "cluster": "aks-eu-west", "node": "gpu-node-3", "gpu": gpu, "severity": "critical" },
+    let pod = "llama-7c6d9b8f4d-tq8nj";
+    let alerts = vec![
+        json!({
+            "labels": { "alertname": "GPUXidErrors", "namespace": "ai", "cluster": "aks-eu-west", "node": "gpu-node-3", "gpu": "2", "severity": "critical" },
             "annotations": { "summary": "NVRM Xid 79: GPU has fallen off the bus" }, "startsAt": starts
-        }));
-    }
-    for pod in ["llama-7c6d9b8f4d-tq8nj"] {
-        alerts.push(json!({
+        }),
+        json!({
             "labels": { "alertname": "KubePodCrashLooping", "namespace": "ai", "cluster": "aks-eu-west", "pod": pod, "severity": "warning" },
             "annotations": { "summary": format!("{pod} is crash looping") }, "startsAt": starts
-        }));
-    }
+        }),
+    ];
     let r = http
         .post(format!("{am_url}/api/v2/alerts"))
         .json(&alerts)

@@ -43,7 +43,7 @@ pub fn connect(session: Session, remediation: Remediation, requester: Actor) -> 
     let known: Arc<Mutex<HashMap<String, (String, String)>>> = Arc::default();
     // The alert's runbook and the playbooks it asks to run without a human; the policy
     // decides whether any may.
-    let preapprove: Arc<Mutex<Option<(String, Vec<String>)>>> = Arc::default();
+    let preapprove: Arc<Mutex<Option<Preapprove>>> = Arc::default();
 
     // Ops: decisions to remediation, everything else to the investigation.
     {
@@ -234,9 +234,12 @@ pub fn connect(session: Session, remediation: Remediation, requester: Actor) -> 
     }
 }
 
+/// A runbook's name and the playbooks it lists under `preapprove`.
+type Preapprove = (String, Vec<String>);
+
 /// The runbook an alert matched and the playbooks it lists under `preapprove` (the server
 /// puts the runbook in the alert payload as `runbook: {name, preapprove, …}`).
-fn runbook_preapprove(payload: &serde_json::Value) -> Option<(String, Vec<String>)> {
+fn runbook_preapprove(payload: &serde_json::Value) -> Option<Preapprove> {
     let runbook = payload.get("runbook")?;
     let name = runbook.get("name")?.as_str()?.to_owned();
     let playbooks = runbook
