@@ -137,7 +137,7 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn start_serve(config: &Path, data: &Path) -> (Served, String) {
+fn start_serve(config: &Path, data: &Path, bundle: &Path) -> (Served, String) {
     // Each run gets its own port; the server prints it first thing on stdout.
     let mut child = Command::new(env!("CARGO_BIN_EXE_medic"))
         .args(["serve", "--no-model", "--listen", "127.0.0.1:0", "--config"])
@@ -145,7 +145,7 @@ fn start_serve(config: &Path, data: &Path) -> (Served, String) {
         .arg("--data-dir")
         .arg(data)
         .arg("--sandbox")
-        .arg(root().join("sandbox/bundles/gpu-xid79"))
+        .arg(bundle)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -179,7 +179,7 @@ async fn slack_mention_to_executed_plan_with_a_verified_audit_trail() {
     )
     .unwrap();
     let data = dir.path().join("data");
-    let (served, url) = start_serve(&config, &data);
+    let (served, url) = start_serve(&config, &data, &root().join("sandbox/bundles/gpu-xid79"));
     let http = reqwest::Client::new();
 
     // Carol asks in a channel.
@@ -387,7 +387,11 @@ async fn alertmanager_groups_become_investigations_posted_to_runbook_channels() 
         ),
     )
     .unwrap();
-    let (served, url) = start_serve(&config, &dir.path().join("data"));
+    let (served, url) = start_serve(
+        &config,
+        &dir.path().join("data"),
+        &root().join("sandbox/bundles/gpu-xid79"),
+    );
 
     let am_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -488,4 +492,110 @@ async fn alertmanager_groups_become_investigations_posted_to_runbook_channels() 
     );
     drop(am);
     drop(served);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A runbook that lists low-risk playbooks under `preapprove`, and a policy whose
+/// `auto_approve` rule allows them: the alert's plan runs without a human, as the rule's
+/// identity, and the audit log records the decision as automatic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_preapproved_runbook_plan_runs_without_a_human_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, slack_addr) = fake_slack().await;
+    write_slack_secrets(dir.path());
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("am-token"), "am-7c1f0e").unwrap();
+    let bundle = dir.path().join("bundle");
+    copy_dir(
+        &root().join("evals/scenarios/failing-liveness-probe-restarts"),
+        &bundle,
+    );
+    std::fs::write(
+        bundle.join("policy.yaml"),
+        "version: 1\nexpiry: 15m\nroles:\n  - name: sre\n    members: [\"group:sre\"]\n    max_risk: high\nauto_approve:\n  - runbook: gateway-probe-failures\n    playbooks: [rollout-restart, scale]\n    clusters: [\"*\"]\n    namespaces: [api]\n    max_risk: low\n    run_as: alice\n",
+    )
+    .unwrap();
+    let runbooks = dir.path().join("runbooks");
+    std::fs::create_dir_all(&runbooks).unwrap();
+    std::fs::write(
+        runbooks.join("gateway-probe-failures.yaml"),
+        "name: gateway-probe-failures\ndescription: Probe failures and restarts of the API gateway.\nmatch:\n  alerts: [KubeDeploymentReplicasMismatch]\ninvestigation:\n  - Check probe failures, restarts and CPU throttling of the Deployment in the alert.\nchannel: { kind: slack, target: \"#api-oncall\" }\napprovers: { groups: [sre], users: [], min: 1 }\nplaybooks: [rollout-restart, scale]\npreapprove: [rollout-restart, scale]\n",
+    )
+    .unwrap();
+    let config = dir.path().join("medic.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  slack:\n    signing_secret: {{ file: {d}/signing-secret }}\n    bot_token: {{ file: {d}/bot-token }}\n    api_base_url: http://{slack_addr}/api\n  alerts:\n    alertmanager_token: {{ file: {d}/am-token }}\n    runbooks_dir: {d}/runbooks\n  shutdown_grace_secs: 1\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let (served, url) = start_serve(&config, &data, &bundle);
+
+    let alert = json!({
+        "version": "4", "groupKey": "{}:{alertname=\"KubeDeploymentReplicasMismatch\"}", "truncatedAlerts": 0,
+        "status": "firing", "receiver": "medic",
+        "groupLabels": {"alertname": "KubeDeploymentReplicasMismatch"},
+        "commonLabels": {"alertname": "KubeDeploymentReplicasMismatch", "namespace": "api", "cluster": "eks-api-usw2", "deployment": "graphql-gateway"},
+        "commonAnnotations": {}, "externalURL": "http://127.0.0.1:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "KubeDeploymentReplicasMismatch", "namespace": "api", "cluster": "eks-api-usw2", "deployment": "graphql-gateway", "severity": "warning"},
+            "annotations": {"summary": "Deployment api/graphql-gateway has had 1 of 3 replicas ready for 15 minutes"},
+            "startsAt": "2026-10-15T18:05:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "fp-gw-1"
+        }]
+    });
+    let r = reqwest::Client::new()
+        .post(format!("{url}/alerts/alertmanager"))
+        .bearer_auth("am-7c1f0e")
+        .json(&alert)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("the execution result in #api-oncall", || {
+        fake.by_method("chat.postMessage").iter().any(|p| {
+            p["channel"] == "#api-oncall"
+                && p["text"].as_str().unwrap_or("").starts_with("Execution ")
+        })
+    })
+    .await;
+    drop(served);
+
+    let text = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let decision = records
+        .iter()
+        .find(|r| r["kind"] == "decision")
+        .expect("a decision record");
+    assert_eq!(decision["actor"], "runbook:gateway-probe-failures");
+    assert_eq!(decision["payload"]["automatic"], "gateway-probe-failures");
+    assert_eq!(decision["payload"]["identity"], "alice");
+    let applied: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "step_applied")
+        .collect();
+    assert!(!applied.is_empty(), "the plan ran");
+    assert!(
+        applied
+            .iter()
+            .all(|r| r["payload"]["as_user"] == "alice@corp.example"),
+        "executed as the rule's identity"
+    );
 }
