@@ -128,6 +128,41 @@ fn approval_id_in(post: &Value) -> Option<String> {
     })
 }
 
+/// Waits for a `chat.postMessage` that satisfies `pred` and returns it.
+async fn posted(fake: &FakeSlack, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    eventually(what, || {
+        fake.by_method("chat.postMessage").iter().any(&pred)
+    })
+    .await;
+    fake.by_method("chat.postMessage")
+        .into_iter()
+        .find(|p| pred(p))
+        .unwrap()
+}
+
+fn text_starts(p: &Value, prefix: &str) -> bool {
+    p["text"].as_str().unwrap_or("").starts_with(prefix)
+}
+
+async fn metrics(http: &reqwest::Client, url: &str) -> String {
+    http.get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The audit log's records, parsed.
+fn audit_records(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn write_slack_secrets(dir: &Path) {
     std::fs::write(dir.join("signing-secret"), SECRET).unwrap();
     std::fs::write(dir.join("bot-token"), "xoxb-test-not-a-real-token").unwrap();
@@ -198,17 +233,7 @@ async fn slack_mention_to_executed_plan_with_a_verified_audit_trail() {
         .await,
         200
     );
-    eventually("the approval card", || {
-        fake.by_method("chat.postMessage")
-            .iter()
-            .any(|p| approval_id_in(p).is_some())
-    })
-    .await;
-    let card = fake
-        .by_method("chat.postMessage")
-        .into_iter()
-        .find(|p| approval_id_in(p).is_some())
-        .unwrap();
+    let card = posted(&fake, "the approval card", |p| approval_id_in(p).is_some()).await;
     let approval = approval_id_in(&card).unwrap();
     let card_text = card.to_string();
     assert!(card_text.contains("gpu-node-3"), "{card_text}");
@@ -255,25 +280,10 @@ async fn slack_mention_to_executed_plan_with_a_verified_audit_trail() {
         signed(&http, &iurl, click("U02BOB", &approval, 3), true).await,
         200
     );
-    eventually("the result in the thread", || {
-        fake.by_method("chat.postMessage").iter().any(|p| {
-            p["text"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("Execution executed")
-        })
+    let result = posted(&fake, "the result in the thread", |p| {
+        text_starts(p, "Execution executed")
     })
     .await;
-    let result = fake
-        .by_method("chat.postMessage")
-        .into_iter()
-        .find(|p| {
-            p["text"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("Execution executed")
-        })
-        .unwrap();
     assert_eq!(result["channel"], "C0INCIDENT");
     assert_eq!(result["thread_ts"], "1699999999.000100");
     // A second click by bob changes nothing (one execution).
@@ -282,14 +292,7 @@ async fn slack_mention_to_executed_plan_with_a_verified_audit_trail() {
         200
     );
 
-    let metrics = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&http, &url).await;
     assert!(
         metrics.contains("medic_executions_total{kind=\"plan\",status=\"executed\"} 1"),
         "{metrics}"
@@ -319,10 +322,7 @@ async fn slack_mention_to_executed_plan_with_a_verified_audit_trail() {
         "bob's decision names the chat actor"
     );
     // Each step applied once, as bob, however many clicks arrived.
-    let records: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = audit_records(&log);
     let mut applied: Vec<u64> = records
         .iter()
         .filter(|r| r["kind"] == "step_applied" && r["payload"]["phase"] == "step")
@@ -464,28 +464,14 @@ async fn alertmanager_groups_become_investigations_posted_to_runbook_channels() 
             && posts.iter().any(|p| p["channel"] == "#deploys")
     })
     .await;
-    eventually("the GPU group's plan card", || {
-        fake.by_method("chat.postMessage")
-            .iter()
-            .any(|p| p["channel"] == "#gpu-oncall" && approval_id_in(p).is_some())
+    let card = posted(&fake, "the GPU group's plan card", |p| {
+        p["channel"] == "#gpu-oncall" && approval_id_in(p).is_some()
     })
     .await;
-    let card = fake
-        .by_method("chat.postMessage")
-        .into_iter()
-        .find(|p| p["channel"] == "#gpu-oncall" && approval_id_in(p).is_some())
-        .unwrap();
     assert!(card.to_string().contains("gpu-rebalance"), "{card}");
     // Alertmanager re-sends groups every group_interval: duplicates, not new investigations.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let metrics = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&http, &url).await;
     assert!(
         metrics.contains("medic_investigations_started_total{origin=\"alertmanager\"} 2"),
         "{metrics}"
@@ -566,20 +552,13 @@ async fn policy_preapproved_runbook_plan_runs_without_a_human_and_is_recorded() 
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    eventually("the execution result in #api-oncall", || {
-        fake.by_method("chat.postMessage").iter().any(|p| {
-            p["channel"] == "#api-oncall"
-                && p["text"].as_str().unwrap_or("").starts_with("Execution ")
-        })
+    posted(&fake, "the execution result in #api-oncall", |p| {
+        p["channel"] == "#api-oncall" && text_starts(p, "Execution ")
     })
     .await;
     drop(served);
 
-    let text = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();
-    let records: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = audit_records(&data.join("audit.jsonl"));
     let decision = records
         .iter()
         .find(|r| r["kind"] == "decision")
