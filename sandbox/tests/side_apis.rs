@@ -27,6 +27,9 @@ async fn prometheus_answers_selectors_and_honours_delete_series() {
                 .replace('}', "%7D")
                 .replace('"', "%22")
                 .replace('=', "%3D")
+                .replace('[', "%5B")
+                .replace(']', "%5D")
+                .replace(' ', "%20")
         )
     };
     let (code, body) = get(&q(r#"xid_errors{node="n1"}"#)).await;
@@ -36,7 +39,18 @@ async fn prometheus_answers_selectors_and_honours_delete_series() {
         json!({"status": "success", "data": {"resultType": "vector", "result": [
             {"metric": {"__name__": "xid_errors", "gpu": "0", "node": "n1"}, "value": [1782216000.0, "79"]}]}})
     );
-    let (code, body) = get(&q("rate(xid_errors[5m])")).await;
+    // One range function over a selector is answered (what the GPU tool asks); the metric
+    // name is dropped as Prometheus does.
+    let (code, body) = get(&q(r#"max_over_time(xid_errors{node="n1"}[10m])"#)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body["data"]["result"],
+        json!([{"metric": {"gpu": "0", "node": "n1"}, "value": [1782216000.0, "79"]}])
+    );
+    let (_, body) = get(&q(r#"min_over_time(xid_errors{node="n1"}[10m])"#)).await;
+    assert_eq!(body["data"]["result"][0]["value"][1], "3");
+    // Aggregations and arithmetic are not: Prometheus' own 400.
+    let (code, body) = get(&q("sum by (node) (xid_errors)")).await;
     assert_eq!(
         (code, body["status"].as_str(), body["errorType"].as_str()),
         (400, Some("error"), Some("bad_data"))

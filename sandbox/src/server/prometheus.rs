@@ -1,6 +1,8 @@
-//! A selector-only Prometheus HTTP API over a bundle's `metrics/*.om` samples, one listener per
+//! A small Prometheus HTTP API over a bundle's `metrics/*.om` samples, one listener per
 //! cluster with `prometheus: true`: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/series`,
-//! `/api/v1/labels`, `/api/v1/label/<name>/values`. Queries must be plain series selectors;
+//! `/api/v1/labels`, `/api/v1/label/<name>/values`. Queries are series selectors, or one range
+//! function over a selector — `avg|min|max|sum|count|last_over_time(sel[5m])`,
+//! `rate(sel[5m])`, `increase(sel[5m])` — which is what medic's tools and runbooks ask;
 //! anything else gets Prometheus' 400 `bad_data` error. Series removed by `delete_series`
 //! reactions disappear.
 
@@ -25,6 +27,116 @@ pub(crate) struct Series {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub points: Vec<(f64, f64)>,
+}
+
+/// A range function over a selector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RangeFn {
+    Avg,
+    Min,
+    Max,
+    Sum,
+    Count,
+    Last,
+    Rate,
+    Increase,
+}
+
+/// A parsed query: a selector, optionally under one range function.
+struct Query {
+    selector: String,
+    range: Option<(RangeFn, f64)>,
+}
+
+impl Query {
+    fn parse(q: &str) -> Result<Query, PromError> {
+        let q = q.trim();
+        let Some(open) = q.find('(') else {
+            return Ok(Query {
+                selector: q.to_owned(),
+                range: None,
+            });
+        };
+        let unsupported = || {
+            error(
+                "bad_data",
+                format!(
+                    "invalid parameter \"query\": unsupported expression {q:?}: the sandbox answers series selectors and one range function over a selector, such as avg_over_time(name{{label=\"value\"}}[5m]) or rate(name[5m])"
+                ),
+            )
+        };
+        let func = match q[..open].trim() {
+            "avg_over_time" => RangeFn::Avg,
+            "min_over_time" => RangeFn::Min,
+            "max_over_time" => RangeFn::Max,
+            "sum_over_time" => RangeFn::Sum,
+            "count_over_time" => RangeFn::Count,
+            "last_over_time" => RangeFn::Last,
+            "rate" => RangeFn::Rate,
+            "increase" => RangeFn::Increase,
+            _ => return Err(unsupported()),
+        };
+        let inner = q[open + 1..]
+            .strip_suffix(')')
+            .ok_or_else(unsupported)?
+            .trim();
+        let (selector, window) = inner
+            .strip_suffix(']')
+            .and_then(|i| i.rsplit_once('['))
+            .ok_or_else(unsupported)?;
+        let window = duration(window.trim())
+            .filter(|w| *w > 0.0)
+            .ok_or_else(unsupported)?;
+        Ok(Query {
+            selector: selector.trim().to_owned(),
+            range: Some((func, window)),
+        })
+    }
+
+    /// The value of `s` at `t`: the latest sample within the lookback, or the range
+    /// function over the samples in `(t - window, t]`.
+    fn eval(&self, s: &Series, t: f64) -> Option<f64> {
+        let Some((func, window)) = self.range else {
+            return at(s, t).map(|(_, v)| v);
+        };
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter(|(ts, _)| *ts <= t && *ts > t - window)
+            .copied()
+            .collect();
+        let (first, last) = (pts.first()?, pts.last()?);
+        let values = pts.iter().map(|(_, v)| *v);
+        Some(match func {
+            RangeFn::Avg => values.sum::<f64>() / pts.len() as f64,
+            RangeFn::Min => values.fold(f64::INFINITY, f64::min),
+            RangeFn::Max => values.fold(f64::NEG_INFINITY, f64::max),
+            RangeFn::Sum => values.sum(),
+            RangeFn::Count => pts.len() as f64,
+            RangeFn::Last => last.1,
+            RangeFn::Rate | RangeFn::Increase => {
+                if pts.len() < 2 || last.0 <= first.0 {
+                    return None;
+                }
+                // Counter semantics: a drop is a reset, counted from zero.
+                let increase: f64 = pts
+                    .windows(2)
+                    .map(|w| if w[1].1 >= w[0].1 { w[1].1 - w[0].1 } else { w[1].1 })
+                    .sum();
+                if func == RangeFn::Rate {
+                    increase / (last.0 - first.0)
+                } else {
+                    // Extrapolated to the whole window, as Prometheus does (roughly).
+                    increase * window / (last.0 - first.0).max(window / 2.0).min(window)
+                }
+            }
+        })
+    }
+
+    /// Functions other than `last_over_time` drop the metric name, as Prometheus does.
+    fn keeps_name(&self) -> bool {
+        matches!(self.range, None | Some((RangeFn::Last, _)))
+    }
 }
 
 #[derive(Clone)]
@@ -170,8 +282,8 @@ impl PromState {
             .collect()
     }
 
-    fn select(&self, query: &str) -> Result<Vec<&Series>, PromError> {
-        let sel = SeriesSelector::parse(query)
+    fn select(&self, selector: &str) -> Result<Vec<&Series>, PromError> {
+        let sel = SeriesSelector::parse(selector)
             .map_err(|e| error("bad_data", format!("invalid parameter \"query\": {e}")))?;
         let deleted = self.deleted();
         Ok(self
@@ -185,9 +297,11 @@ impl PromState {
     }
 }
 
-fn metric(s: &Series) -> Value {
+fn metric(s: &Series, with_name: bool) -> Value {
     let mut m = serde_json::Map::new();
-    m.insert("__name__".into(), s.name.clone().into());
+    if with_name {
+        m.insert("__name__".into(), s.name.clone().into());
+    }
     for (k, v) in &s.labels {
         m.insert(k.clone(), v.clone().into());
     }
@@ -226,14 +340,21 @@ async fn query(State(st): State<PromState>, RawQuery(raw): RawQuery, body: Strin
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
-    let series = match st.select(&q) {
+    let query = match Query::parse(&q) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
+    let series = match st.select(&query.selector) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
+    let named = query.keeps_name();
     let result: Vec<Value> = series
         .into_iter()
         .filter_map(|s| {
-            at(s, t).map(|(_, v)| json!({"metric": metric(s), "value": [t, fmt_value(v)]}))
+            query
+                .eval(s, t)
+                .map(|v| json!({"metric": metric(s, named), "value": [t, fmt_value(v)]}))
         })
         .collect();
     ok(json!({"resultType": "vector", "result": result}))
@@ -273,22 +394,27 @@ async fn query_range(
     if (end - start) / step > 11_000.0 {
         return error("bad_data", "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)").into_response();
     }
-    let series = match st.select(&q) {
+    let query = match Query::parse(&q) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
+    let series = match st.select(&query.selector) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
+    let named = query.keeps_name();
     let mut result = Vec::new();
     for s in series {
         let mut values = Vec::new();
         let mut t = start;
         while t <= end + 1e-9 {
-            if let Some((_, v)) = at(s, t) {
+            if let Some(v) = query.eval(s, t) {
                 values.push(json!([t, fmt_value(v)]));
             }
             t += step;
         }
         if !values.is_empty() {
-            result.push(json!({"metric": metric(s), "values": values}));
+            result.push(json!({"metric": metric(s, named), "values": values}));
         }
     }
     ok(json!({"resultType": "matrix", "result": result}))
@@ -330,7 +456,7 @@ async fn series_handler(
         return error("bad_data", "no match[] parameter provided").into_response();
     }
     match matched(&st, &p) {
-        Ok(s) => ok(Value::Array(s.into_iter().map(metric).collect())),
+        Ok(s) => ok(Value::Array(s.into_iter().map(|s| metric(s, true)).collect())),
         Err(e) => e.into_response(),
     }
 }
