@@ -140,6 +140,26 @@ async fn every_kind_is_summarised() {
         panic!("{text}")
     };
     assert_eq!((s.ready_endpoints, s.health()), (0, Health::Broken));
+    // Known only through EndpointSlices: unknown readiness counts as ready (the API's rule).
+    let v2 = items
+        .iter()
+        .find_map(|i| match i {
+            Summary::Service(s) if s.name == "web-v2" => Some(s),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!((v2.ready_endpoints, v2.not_ready_endpoints), (2, 1));
+    assert_eq!(v2.not_ready_pods, vec!["web-v2-5d8f-fghij"]);
+    assert_eq!(v2.health(), Health::Degraded);
+    let r = reg
+        .call(
+            ctx,
+            "k8s_describe",
+            json!({"kind": "services", "namespace": "apps", "name": "web-v2"}),
+        )
+        .await
+        .unwrap();
+    assert!(r.text.contains("ready 2 not-ready 1"), "{}", r.text);
 
     let (items, _) = list(&reg, ctx, "statefulsets").await;
     assert!(

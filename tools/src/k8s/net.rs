@@ -5,6 +5,7 @@ use super::types::*;
 use crate::redact::clean;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Endpoints, Event, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
@@ -73,8 +74,28 @@ impl ServiceSummary {
     }
 }
 
-/// Summarise a Service with its Endpoints object (same name), if any.
-pub fn service_summary(s: &Service, ep: Option<&Endpoints>) -> ServiceSummary {
+/// The EndpointSlices of a Service (labelled `kubernetes.io/service-name`).
+pub fn slices_of<'a>(s: &Service, slices: &'a [EndpointSlice]) -> Vec<&'a EndpointSlice> {
+    slices
+        .iter()
+        .filter(|e| {
+            e.metadata.namespace == s.metadata.namespace
+                && e.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("kubernetes.io/service-name"))
+                    == s.metadata.name.as_ref()
+        })
+        .collect()
+}
+
+/// Summarise a Service with its Endpoints object (same name) or, when there is none (the
+/// Endpoints API is deprecated since 1.33), its EndpointSlices.
+pub fn service_summary(
+    s: &Service,
+    ep: Option<&Endpoints>,
+    slices: &[&EndpointSlice],
+) -> ServiceSummary {
     let spec = s.spec.as_ref();
     let mut out = ServiceSummary {
         name: s.metadata.name.clone().unwrap_or_default(),
@@ -109,6 +130,23 @@ pub fn service_summary(s: &Service, ep: Option<&Endpoints>) -> ServiceSummary {
         ready_pods: vec![],
         not_ready_pods: vec![],
     };
+    if ep.is_none() {
+        for e in slices.iter().flat_map(|s| s.endpoints.iter().flatten()) {
+            // An unknown readiness is ready, as the API documents.
+            let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            let (count, names) = if ready {
+                (&mut out.ready_endpoints, &mut out.ready_pods)
+            } else {
+                (&mut out.not_ready_endpoints, &mut out.not_ready_pods)
+            };
+            *count += 1;
+            if names.len() < 5
+                && let Some(t) = &e.target_ref
+            {
+                names.push(t.name.clone().unwrap_or_default());
+            }
+        }
+    }
     for sub in ep.and_then(|e| e.subsets.as_ref()).into_iter().flatten() {
         for a in sub.addresses.iter().flatten() {
             out.ready_endpoints += 1;

@@ -16,6 +16,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service,
 };
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use schemars::JsonSchema;
@@ -389,13 +390,16 @@ pub async fn list_kind(
             let eps = list::<Endpoints>(c, ns, None, "endpoints")
                 .await
                 .unwrap_or_default();
+            let slices = list::<EndpointSlice>(c, ns, None, "endpointslices")
+                .await
+                .unwrap_or_default();
             svcs.iter()
                 .map(|s| {
                     let ep = eps.iter().find(|e| {
                         e.metadata.name == s.metadata.name
                             && e.metadata.namespace == s.metadata.namespace
                     });
-                    Summary::Service(service_summary(s, ep))
+                    Summary::Service(service_summary(s, ep, &slices_of(s, &slices)))
                 })
                 .collect()
         }
@@ -709,7 +713,22 @@ pub async fn describe(
         Kind::Services => {
             let s: Service = get(c, nsr, name, "service").await?;
             let ep: Option<Endpoints> = get(c, nsr, name, "endpoints").await.ok();
-            Summary::Service(service_summary(&s, ep.as_ref()))
+            let slices = match ep {
+                Some(_) => Vec::new(),
+                None => list::<EndpointSlice>(
+                    c,
+                    Some(nsr),
+                    Some(&format!("kubernetes.io/service-name={name}")),
+                    "endpointslices",
+                )
+                .await
+                .unwrap_or_default(),
+            };
+            Summary::Service(service_summary(
+                &s,
+                ep.as_ref(),
+                &slices.iter().collect::<Vec<_>>(),
+            ))
         }
         Kind::Pdbs => Summary::Pdb(pdb_summary(
             &get::<PodDisruptionBudget>(c, nsr, name, "pdb").await?,
