@@ -37,12 +37,18 @@ fn session(messages: usize) -> App {
                 args: json!({"kind": "Pod", "namespace": "shop"}),
             });
             app.on_event(Event::ToolCallFinished {
-                call_id: id,
+                call_id: id.clone(),
                 duration_ms: 40,
                 tokens: 300,
                 ok: c == 0,
                 error: None,
                 summary: "6 pods".into(),
+            });
+            // Every call carries its output (about 1 KiB, with a colour escape to clean).
+            app.on_event(Event::ToolOutput {
+                call_id: id,
+                output: output(16),
+                truncated: false,
             });
         }
         if i % 3 == 0 {
@@ -68,6 +74,15 @@ fn session(messages: usize) -> App {
         i += 1;
     }
     app
+}
+
+/// `lines` lines of a pod listing, about 64 bytes each.
+fn output(lines: usize) -> String {
+    (0..lines)
+        .map(|i| {
+            format!("api-5c8b-{i:04}   1/1   \x1b[32mRunning\x1b[0m   0   3d   10.244.3.{i}\n")
+        })
+        .collect()
 }
 
 /// Chat items after `rounds` rounds.
@@ -123,7 +138,33 @@ fn main() {
     measure("chat, scrolled up 600 lines", &app, 160, 50, frames);
     app.on_key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::NONE));
     measure("trace pane focused (1,300 calls)", &app, 80, 24, frames);
+    // The last call expanded to a full 16 KiB output preview.
+    app.on_event(Event::ToolOutput {
+        call_id: format!("call_{}_1", app_rounds(2000) - 1),
+        output: output(256),
+        truncated: true,
+    });
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    measure(
+        "trace, last call expanded (16 KiB output)",
+        &app,
+        80,
+        24,
+        frames,
+    );
+    measure(
+        "trace, last call expanded (16 KiB output)",
+        &app,
+        160,
+        50,
+        frames,
+    );
     println!("VmHWM {}", vm_hwm());
+}
+
+/// Rounds `session(messages)` plays.
+fn app_rounds(messages: usize) -> usize {
+    (0..).find(|&r| app_messages(r) >= messages).unwrap_or(0)
 }
 
 fn measure_quiet(app: &App, w: u16, h: u16) {

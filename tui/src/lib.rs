@@ -5,8 +5,9 @@
 //! Layout:
 //! - [`app`]: the state ([`App`]), updated by `App::on_event`, `App::on_key`, `App::on_mouse`;
 //!   no terminal, no I/O — handlers return [`Action`]s. Approval rules live in `app::model`.
-//! - [`ui`]: `render(&App, &mut Frame)` — chat, trace and proposals panes, overlays; adaptive
-//!   from 80×24 up.
+//! - [`ui`]: `render(&App, &mut Frame)` — chat, trace (each call expandable to its arguments,
+//!   result and output, paged with PgUp/PgDn) and proposals panes, overlays; adaptive from
+//!   80×24 up.
 //! - `markdown`, `text`: Markdown to styled lines; width-aware wrapping.
 //! - [`sanitize`]: every string from an event is neutralised (escape sequences never reach
 //!   the terminal).
@@ -53,6 +54,10 @@ pub struct TuiOptions {
     /// The terminal user's identity as the approval policy knows it; sent as the `actor` of
     /// every approval decision. Empty means unmapped: the TUI can read but never approve.
     pub identity: String,
+    /// Who the session's questions are asked as — the requester of the plans they lead to.
+    /// Approvals refuse a plan's requester (four-eyes rule), so approve is not offered to
+    /// them on this session's plans. `None`: the session asks as someone else.
+    pub requester: Option<String>,
     /// Policy roles the identity holds. When set, approve is offered only on requests whose
     /// approvers name the identity or one of these roles; when empty, the engine decides.
     pub roles: Vec<String>,
@@ -81,6 +86,7 @@ impl TuiOptions {
     pub fn new(identity: impl Into<String>) -> Self {
         TuiOptions {
             identity: identity.into(),
+            requester: None,
             roles: Vec::new(),
             cluster: String::new(),
             namespace: String::new(),
@@ -99,6 +105,7 @@ impl std::fmt::Debug for TuiOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TuiOptions")
             .field("identity", &self.identity)
+            .field("requester", &self.requester)
             .field("roles", &self.roles)
             .field("cluster", &self.cluster)
             .field("namespace", &self.namespace)

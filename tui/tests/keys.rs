@@ -138,6 +138,39 @@ fn approve_is_not_offered_when_it_cannot_succeed() {
 }
 
 #[test]
+fn the_requester_is_not_offered_approve_on_their_own_plan() {
+    // carol's session asks as carol, so its plans are carol's requests.
+    let mut o = opts("carol");
+    o.requester = Some("carol".into());
+    let mut a = App::new(&o, now());
+    for e in investigation().into_iter().chain(proposal_events()) {
+        a.on_event(e);
+    }
+    a.on_event(Event::ApprovalStatus(status("pending", &[], None)));
+    normal_on_proposals(&mut a);
+    let screen = draw(&a, 160, 50).backend().to_string();
+    assert!(!screen.contains("approve as carol"), "{screen}");
+    assert!(
+        screen.contains("cannot approve: carol asked for this plan; another person must"),
+        "{screen}"
+    );
+    a.on_key(ch('a'));
+    assert_eq!(a.on_key(ch('y')), vec![], "no dialog was opened");
+    // Withdrawing (deny) stays possible.
+    assert!(screen.contains(" d  deny"), "{screen}");
+    // Someone else's session asking as carol does not stop dave.
+    let mut o = opts("dave");
+    o.requester = Some("carol".into());
+    let mut a = App::new(&o, now());
+    for e in investigation().into_iter().chain(proposal_events()) {
+        a.on_event(e);
+    }
+    normal_on_proposals(&mut a);
+    a.on_key(ch('a'));
+    assert_eq!(a.on_key(ch('y')).len(), 1);
+}
+
+#[test]
 fn a_plan_whose_hash_changed_cannot_be_approved() {
     let mut a = awaiting_second("carol");
     let mut changed = plan();
@@ -392,4 +425,118 @@ fn pasted_text_is_cleaned_and_kept_on_one_line() {
             text: "why is api failing?␛]52;c;eA==␇".into()
         })]
     );
+}
+
+#[test]
+fn a_plan_requested_elsewhere_can_be_found_approved_and_followed() {
+    // What `medic tui` shows for a request made from another terminal or a chat bot: the
+    // plan and the request, named by the plan id (no proposal of this session).
+    let mut a = app("dave");
+    let p = plan();
+    let mut st = status("pending", &["alice"], None);
+    st.proposal_id = p.plan_id.clone();
+    for e in [
+        Event::PlanReady {
+            proposal_id: p.plan_id.clone(),
+            plan: p.clone(),
+        },
+        Event::ApprovalRequested {
+            approval_id: "apr-33".into(),
+            proposal_id: p.plan_id.clone(),
+            plan_hash: p.hash.clone(),
+            summary: "requested elsewhere by carol at 19:58:02 UTC".into(),
+            approvers: vec!["1 more approval(s) from approvers".into()],
+        },
+        Event::ApprovalStatus(st.clone()),
+    ] {
+        a.on_event(e);
+    }
+    normal_on_proposals(&mut a);
+    // The filter finds it by playbook and by cluster.
+    a.on_key(ch('/'));
+    type_str(&mut a, "rollback");
+    a.on_key(key(KeyCode::Enter));
+    let screen = draw(&a, 160, 50).backend().to_string();
+    assert!(screen.contains("requested elsewhere by carol"), "{screen}");
+    // alice approved elsewhere before this terminal opened: listed like any decision.
+    assert!(screen.contains("✓ alice approved"), "{screen}");
+    assert!(
+        screen.contains("approval PENDING · 1 of 2 · approved by alice"),
+        "{screen}"
+    );
+    a.on_key(ch('a'));
+    let sent = a.on_key(ch('y'));
+    assert!(
+        matches!(&sent[..], [Action::Send(Op::ApprovalDecision { approval_id, actor, decision: ApprovalVerdict::Approve, .. })] if approval_id == "apr-33" && actor == "dave"),
+        "{sent:?}"
+    );
+    // The engine's answer names the plan only by approval id; it lands on the same entry.
+    let mut done = status("executed", &["alice", "dave"], None);
+    done.proposal_id = String::new();
+    a.on_event(Event::ApprovalStatus(done));
+    a.on_event(Event::ExecutionStep {
+        proposal_id: p.plan_id.clone(),
+        step: 0,
+        description: "Succeeded".into(),
+        status: "finished".into(),
+    });
+    let screen = draw(&a, 160, 50).backend().to_string();
+    assert!(screen.contains("3 Proposals 1 "), "{screen}");
+    assert!(
+        screen.contains("approval EXECUTED · 2 of 2 · approved by alice, dave"),
+        "{screen}"
+    );
+    a.on_key(key(KeyCode::Esc));
+    a.on_key(ch('/'));
+    type_str(&mut a, "prod-eu");
+    a.on_key(key(KeyCode::Enter));
+    assert!(
+        draw(&a, 160, 50)
+            .backend()
+            .to_string()
+            .contains("✓ finished Succeeded")
+    );
+}
+
+#[test]
+fn an_approval_from_elsewhere_is_announced_once() {
+    // carol's own plan; bob approves from Teams while her TUI is open: the engine's poll
+    // reports only the new approver list.
+    let mut a = app("carol");
+    for e in investigation().into_iter().chain(proposal_events()) {
+        a.on_event(e);
+    }
+    a.on_event(Event::ApprovalStatus(status("pending", &[], None)));
+    a.on_event(Event::ApprovalStatus(status("pending", &["bob"], None)));
+    a.on_event(Event::ApprovalStatus(status("pending", &["bob"], None)));
+    let chat = draw(&a, 160, 50).backend().to_string();
+    assert_eq!(
+        chat.matches("bob approved Roll back Deployment shop/api")
+            .count(),
+        1,
+        "{chat}"
+    );
+    normal_on_proposals(&mut a);
+    let screen = draw(&a, 160, 50).backend().to_string();
+    assert!(screen.contains("1 of 2 · approved by bob"), "{screen}");
+    assert!(screen.contains("✓ bob approved"), "{screen}");
+}
+
+#[test]
+fn a_late_poll_does_not_undo_a_final_state() {
+    let mut a = awaiting_second("carol");
+    a.on_event(Event::ApprovalStatus(status(
+        "executed",
+        &["alice", "dave"],
+        None,
+    )));
+    // The book only knows `executing`; a poll answered late says so.
+    a.on_event(Event::ApprovalStatus(status(
+        "executing",
+        &["alice", "dave"],
+        None,
+    )));
+    normal_on_proposals(&mut a);
+    let screen = draw(&a, 160, 50).backend().to_string();
+    assert!(screen.contains("approval EXECUTED"), "{screen}");
 }

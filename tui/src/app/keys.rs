@@ -73,6 +73,9 @@ impl App {
             .find(|p| layout.panes[p.index()].contains(pos));
         let Some(pane) = pane else { return Vec::new() };
         match m.kind {
+            // Over an expanded tool call, the wheel reads through its output.
+            MouseEventKind::ScrollUp if self.trace_expanded(pane) => self.scroll_detail(-3),
+            MouseEventKind::ScrollDown if self.trace_expanded(pane) => self.scroll_detail(3),
             MouseEventKind::ScrollUp => self.scroll(pane, -3),
             MouseEventKind::ScrollDown => self.scroll(pane, 3),
             MouseEventKind::Down(MouseButton::Left) => self.focus_pane(pane),
@@ -190,6 +193,13 @@ impl App {
             KeyCode::Char('3') => self.focus_pane(Pane::Proposals),
             KeyCode::Char('j') | KeyCode::Down => self.scroll(self.focus, 1),
             KeyCode::Char('k') | KeyCode::Up => self.scroll(self.focus, -1),
+            // In the trace, pages read through the selected call's output when expanded.
+            KeyCode::PageDown | KeyCode::Char(' ') if self.trace_expanded(self.focus) => {
+                self.scroll_detail(PAGE as isize)
+            }
+            KeyCode::PageUp if self.trace_expanded(self.focus) => {
+                self.scroll_detail(-(PAGE as isize))
+            }
             KeyCode::PageDown | KeyCode::Char(' ') => self.scroll(self.focus, PAGE as isize),
             KeyCode::PageUp => self.scroll(self.focus, -(PAGE as isize)),
             KeyCode::Char('g') | KeyCode::Home => self.scroll(self.focus, isize::MIN / 2),
@@ -209,6 +219,7 @@ impl App {
                 Pane::Trace => {
                     if let Some(i) = self.selected_call() {
                         self.trace[i].expanded = !self.trace[i].expanded;
+                        self.trace_detail_scroll = 0;
                     }
                 }
                 Pane::Proposals => {}
@@ -271,6 +282,9 @@ impl App {
                 }
                 let cur = self.trace_sel.min(n - 1) as isize;
                 let next = cur.saturating_add(delta).clamp(0, n as isize - 1) as usize;
+                if next as isize != cur {
+                    self.trace_detail_scroll = 0;
+                }
                 // Back at the end, follow new calls again.
                 self.trace_sel = if next == n - 1 { usize::MAX } else { next };
             }
@@ -279,6 +293,18 @@ impl App {
                 self.plan_scroll = v.clamp(0, layout.plan_max_scroll as isize) as usize;
             }
         }
+    }
+
+    /// Whether `pane` is the trace and its selected call is expanded.
+    fn trace_expanded(&self, pane: Pane) -> bool {
+        pane == Pane::Trace && self.selected_call().is_some_and(|i| self.trace[i].expanded)
+    }
+
+    /// Scrolls the selected call's expansion by `delta` lines.
+    fn scroll_detail(&mut self, delta: isize) {
+        let max = self.layout.get().trace_detail_max as isize;
+        let v = self.trace_detail_scroll as isize + delta;
+        self.trace_detail_scroll = v.clamp(0, max) as usize;
     }
 
     fn open_confirm(&mut self, verdict: ApprovalVerdict) {

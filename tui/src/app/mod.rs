@@ -17,8 +17,8 @@ use crate::TuiOptions;
 use crate::history::SessionSummary;
 use crate::sanitize::{one_line, sanitize};
 use model::{
-    ChatItem, DecisionLine, FindingCard, NoticeKind, ProposalEntry, StepLine, ToolCall, ToolResult,
-    clean_plan, clean_status,
+    ChatItem, DecisionLine, FindingCard, NoticeKind, ProposalEntry, StepLine, ToolCall,
+    ToolOutputText, ToolResult, clean_plan, clean_status,
 };
 
 pub use keys::Action;
@@ -107,12 +107,16 @@ pub(crate) struct Layout {
     pub(crate) panes: [Rect; 3],
     pub(crate) chat_max_scroll: usize,
     pub(crate) plan_max_scroll: usize,
+    /// How far the selected tool call's expansion can scroll.
+    pub(crate) trace_detail_max: usize,
 }
 
 /// The whole state of the TUI.
 #[derive(Debug)]
 pub struct App {
     pub(crate) identity: String,
+    /// Who this session's questions are asked as (see [`TuiOptions::requester`]).
+    pub(crate) requester: String,
     pub(crate) roles: Vec<String>,
     pub(crate) context: Context,
     pub(crate) clusters: Vec<String>,
@@ -134,6 +138,8 @@ pub struct App {
     pub(crate) filters: [String; 3],
     pub(crate) chat_scroll: usize,
     pub(crate) trace_sel: usize,
+    /// Lines of the selected call's expansion scrolled past (PgUp/PgDn in the trace).
+    pub(crate) trace_detail_scroll: usize,
     pub(crate) plan_sel: usize,
     pub(crate) plan_scroll: usize,
     pub(crate) ctrl_c_armed: bool,
@@ -149,6 +155,7 @@ impl App {
     pub fn new(opts: &TuiOptions, now: DateTime<Utc>) -> Self {
         App {
             identity: one_line(&opts.identity),
+            requester: opts.requester.as_deref().map(one_line).unwrap_or_default(),
             roles: opts.roles.clone(),
             context: Context {
                 cluster: one_line(&opts.cluster),
@@ -173,6 +180,7 @@ impl App {
             filters: Default::default(),
             chat_scroll: 0,
             trace_sel: usize::MAX,
+            trace_detail_scroll: 0,
             plan_sel: 0,
             plan_scroll: 0,
             ctrl_c_armed: false,
@@ -217,8 +225,8 @@ impl App {
             .iter()
             .map(|s| {
                 one_line(&format!(
-                    "{}  {}  {}  [{}]",
-                    s.started_at, s.id, s.title, s.outcome
+                    "{}  [{}]  {}  {}",
+                    s.started_at, s.outcome, s.title, s.id
                 ))
             })
             .collect::<Vec<_>>();
@@ -270,6 +278,34 @@ impl App {
         &mut self.proposals[idx]
     }
 
+    /// The entry an event names: by proposal id, else by approval id, else by plan id (the
+    /// engine names a plan by its id in execution events and in approvals requested
+    /// elsewhere); a new entry when none matches.
+    fn entry_for(&mut self, key: &str, approval_id: Option<&str>) -> &mut ProposalEntry {
+        let key = one_line(key);
+        let approval_id = approval_id.map(one_line);
+        let found = self
+            .proposals
+            .iter()
+            .position(|p| !key.is_empty() && p.proposal_id == key)
+            .or_else(|| {
+                approval_id.as_ref().and_then(|a| {
+                    self.proposals
+                        .iter()
+                        .position(|p| p.approval_id.as_deref() == Some(a.as_str()))
+                })
+            })
+            .or_else(|| {
+                self.proposals.iter().position(|p| {
+                    !key.is_empty() && p.plan.as_ref().is_some_and(|plan| plan.plan_id == key)
+                })
+            });
+        match found {
+            Some(i) => &mut self.proposals[i],
+            None => self.entry(&key),
+        }
+    }
+
     /// Applies one engine event. Every string is neutralised here (see [`crate::sanitize`]).
     pub fn on_event(&mut self, event: Event) {
         match event {
@@ -287,6 +323,14 @@ impl App {
                     NoticeKind::Info,
                     format!("session {id} · model {model} · tools {mode}"),
                 );
+                // The header shows the model in use when the binary did not name one.
+                if self.context.model.is_empty() {
+                    self.context.model = if model == "none" {
+                        "analyzers only".to_owned()
+                    } else {
+                        model.clone()
+                    };
+                }
                 self.session = Some((id, model, mode));
             }
             Event::ToolCallStarted {
@@ -323,14 +367,26 @@ impl App {
                     }
                 }
             }
-            // Shown by the trace pane's expanded view (see `ToolCall::output`).
-            Event::ToolOutput { .. } => {}
+            Event::ToolOutput {
+                call_id,
+                output,
+                truncated,
+            } => {
+                let id = one_line(&call_id);
+                // Shown only when the call is expanded; never interpreted.
+                if let Some(call) = self.trace.iter_mut().rev().find(|c| c.call_id == id) {
+                    call.output = Some(ToolOutputText::new(&output, truncated));
+                }
+            }
             Event::TokenUsage(usage) => self.usage = usage,
             Event::Finding(f) => self
                 .chat
                 .push(ChatItem::Finding(FindingCard::from_finding(&f))),
             Event::Proposal(p) => {
-                self.entry(&p.id).set_proposal(&p);
+                let requester = self.requester.clone();
+                let e = self.entry(&p.id);
+                e.set_proposal(&p);
+                e.requested_by = requester;
                 let title = self.entry(&p.id).title();
                 self.unseen_plans = self.focus != Pane::Proposals;
                 self.notice(
@@ -339,7 +395,13 @@ impl App {
                 );
             }
             Event::PlanReady { proposal_id, plan } => {
-                self.entry(&proposal_id).plan = Some(clean_plan(&plan));
+                let e = self.entry(&proposal_id);
+                let plan = clean_plan(&plan);
+                // A plan requested elsewhere arrives without its proposal.
+                if e.playbook.is_empty() {
+                    e.playbook = plan.playbook.clone();
+                }
+                e.plan = Some(plan);
                 self.unseen_plans = self.focus != Pane::Proposals;
             }
             Event::ApprovalRequested {
@@ -374,7 +436,13 @@ impl App {
                     ApprovalVerdict::Approve => "approved",
                     ApprovalVerdict::Deny => "denied",
                 };
-                let mut text = format!("{} {verb} {id}", line.actor);
+                let what = self
+                    .proposals
+                    .iter()
+                    .find(|p| p.approval_id.as_deref() == Some(id.as_str()))
+                    .map(|p| p.title())
+                    .unwrap_or_else(|| id.clone());
+                let mut text = format!("{} {verb} {what}", line.actor);
                 if let Some(r) = &line.reason {
                     text.push_str(&format!(": {r}"));
                 }
@@ -388,27 +456,59 @@ impl App {
                 self.notice(NoticeKind::Approval, text);
             }
             Event::ApprovalStatus(status) => {
-                let s = clean_status(&status);
+                let mut s = clean_status(&status);
                 let me = self.identity.clone();
-                let e = self.entry(&s.proposal_id);
+                let e = self.entry_for(&s.proposal_id, Some(&s.approval_id));
+                // An outcome is final: a late poll of the book (which only knows
+                // `executing`) must not turn `executed` back.
+                if let Some(old) = &e.status
+                    && is_final(&old.state)
+                    && !is_final(&s.state)
+                {
+                    s.state = old.state.clone();
+                }
                 e.approval_id = Some(s.approval_id.clone());
                 let title = e.title();
                 let state_changed =
                     e.status.as_ref().map(|o| o.state.as_str()) != Some(s.state.as_str());
                 let refusal_changed = s.refusal.is_some()
                     && e.status.as_ref().and_then(|o| o.refusal.clone()) != s.refusal;
+                let mut answered = None;
                 if e.approval_sent {
                     // A new refusal right after this terminal approved is the answer to it.
                     if s.approved_by.contains(&me) || s.state != "pending" {
                         e.approval_sent = false;
+                        answered = Some(format!("approved as {me}: {title} is {}", s.state));
                     } else if refusal_changed {
                         e.my_refusal = s.refusal.clone();
                         e.approval_sent = false;
                     }
                 }
+                // Approvals given elsewhere (Slack, Teams, the CLI, another terminal) show
+                // up only as new names here; record them like decisions seen directly.
+                let arrived: Vec<String> = s
+                    .approved_by
+                    .iter()
+                    .filter(|a| !e.decisions.iter().any(|d| &d.actor == *a))
+                    .cloned()
+                    .collect();
+                for actor in &arrived {
+                    e.decisions.push(DecisionLine {
+                        actor: actor.clone(),
+                        verdict: ApprovalVerdict::Approve,
+                        reason: None,
+                    });
+                }
                 e.status = Some(s.clone());
+                for actor in arrived {
+                    self.notice(NoticeKind::Approval, format!("{actor} approved {title}"));
+                }
                 if state_changed {
                     self.notice(NoticeKind::Approval, format!("{title}: {}", s.state));
+                }
+                // The status line stops saying "waiting for the engine".
+                if let Some(text) = answered {
+                    self.set_status(NoticeKind::Approval, text);
                 }
                 if refusal_changed && let Some(r) = s.refusal {
                     self.notice(NoticeKind::Error, format!("refused: {r}"));
@@ -424,16 +524,27 @@ impl App {
                 let line = StepLine {
                     step,
                     description: one_line(&description),
-                    status: one_line(&status),
+                    status: one_line(&status).to_lowercase(),
                 };
-                let kind = if line.status == "ok" {
-                    NoticeKind::Execution
+                let kind = match line.status.as_str() {
+                    "failed" | "refused" => NoticeKind::Error,
+                    "undo" | "undone" => NoticeKind::Warning,
+                    _ => NoticeKind::Execution,
+                };
+                // Step 0 carries the run's own progress (start, post-checks, undo, finish).
+                let text = if step > 0 {
+                    format!("step {step} {}: {}", line.status, line.description)
                 } else {
-                    NoticeKind::Warning
+                    format!("{}: {}", line.status, line.description)
                 };
-                let text = format!("step {} {}: {}", step + 1, line.status, line.description);
-                let e = self.entry(&proposal_id);
-                match e.steps.iter_mut().find(|s| s.step == step) {
+                // The engine names the plan here, which may be the proposal's plan id.
+                let e = self.entry_for(&proposal_id, None);
+                let running = e
+                    .steps
+                    .iter_mut()
+                    .rev()
+                    .find(|s| step > 0 && s.step == step && s.status == "running");
+                match running {
                     Some(s) => *s = line,
                     None => e.steps.push(line),
                 }
@@ -531,4 +642,12 @@ impl App {
         v.get(self.trace_sel.min(v.len().saturating_sub(1)))
             .copied()
     }
+}
+
+/// Approval states nothing comes after.
+fn is_final(state: &str) -> bool {
+    matches!(
+        state,
+        "executed" | "failed" | "undone" | "denied" | "expired" | "refused"
+    )
 }

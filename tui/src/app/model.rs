@@ -146,7 +146,31 @@ pub(crate) struct ToolCall {
     pub(crate) args: String,
     pub(crate) started: DateTime<Utc>,
     pub(crate) result: Option<ToolResult>,
+    /// What the tool returned, as the model read it (redacted by the agent, neutralised
+    /// here); `None` until `ToolOutput` arrives.
+    pub(crate) output: Option<ToolOutputText>,
     pub(crate) expanded: bool,
+}
+
+/// A finished call's output, cleaned for display.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ToolOutputText {
+    /// The text, every escape sequence neutralised (see [`crate::sanitize`]).
+    pub(crate) text: String,
+    /// The engine cut the output to its preview size.
+    pub(crate) truncated: bool,
+    /// Size of the text as received, in bytes.
+    pub(crate) bytes: usize,
+}
+
+impl ToolOutputText {
+    pub(crate) fn new(output: &str, truncated: bool) -> Self {
+        ToolOutputText {
+            text: sanitize(output),
+            truncated,
+            bytes: output.len(),
+        }
+    }
 }
 
 impl ToolCall {
@@ -173,6 +197,7 @@ impl ToolCall {
             args: sanitize(&serde_json::to_string_pretty(args).unwrap_or_default()),
             started: now,
             result: None,
+            output: None,
             expanded: false,
         }
     }
@@ -226,6 +251,8 @@ pub(crate) struct ProposalEntry {
     pub(crate) approval_sent: bool,
     /// The engine refused this terminal's approval, and why; approve is not offered again.
     pub(crate) my_refusal: Option<String>,
+    /// Who asked for the plan, when known (this session's requester for its own plans).
+    pub(crate) requested_by: String,
 }
 
 impl ProposalEntry {
@@ -320,6 +347,11 @@ impl ProposalEntry {
             );
         }
         let id = self.can_deny(now)?;
+        if !self.requested_by.is_empty() && self.requested_by == actor {
+            return Err(format!(
+                "{actor} asked for this plan; another person must approve it (four-eyes rule)"
+            ));
+        }
         let Some(plan) = &self.plan else {
             return Err("the exact plan and its dry-run have not arrived yet; approve once you can read them".into());
         };
@@ -373,10 +405,14 @@ impl ProposalEntry {
     }
 
     pub(crate) fn matches(&self, filter: &str) -> bool {
+        let plan = self.plan.as_ref();
         format!(
-            "{} {} {} {}",
+            "{} {} {} {} {} {} {}",
             self.title(),
             self.playbook,
+            plan.map(|p| p.playbook.as_str()).unwrap_or_default(),
+            self.cluster(),
+            self.target.as_deref().unwrap_or_default(),
             self.proposal_id,
             self.state()
         )

@@ -162,7 +162,7 @@ fn draw_pane(
     frame.render_widget(block, area);
     match pane {
         Pane::Chat => layout.chat_max_scroll = chat::draw(app, frame, inner),
-        Pane::Trace => trace::draw(app, frame, inner),
+        Pane::Trace => layout.trace_detail_max = trace::draw(app, frame, inner),
         Pane::Proposals => layout.plan_max_scroll = proposals::draw(app, frame, inner),
     }
 }
@@ -183,7 +183,11 @@ fn header(app: &App, frame: &mut Frame<'_>, area: Rect) {
             Style::new().add_modifier(Modifier::BOLD),
         ),
         Span::styled("/", dim),
-        Span::raw(app.context.namespace.clone()),
+        if app.context.namespace.is_empty() {
+            Span::styled("*", dim)
+        } else {
+            Span::raw(app.context.namespace.clone())
+        },
         Span::styled("  model ", dim),
         Span::raw(app.context.model.clone()),
         Span::styled("  as ", dim),

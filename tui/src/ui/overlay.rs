@@ -37,7 +37,11 @@ const HELP: &[(&str, &str)] = &[
     ("Esc", "stop typing · clear filter · back to chat"),
     ("Tab / 1 2 3", "switch pane: chat, trace, proposals"),
     ("j k ↑ ↓", "scroll / select · PgUp PgDn · g G ends"),
-    ("Enter (trace)", "expand a tool call: args and result"),
+    ("Enter (trace)", "expand a call: args, result, output"),
+    (
+        "PgUp PgDn (trace)",
+        "page through an expanded call's output",
+    ),
     ("h l [ ]", "previous / next proposal"),
     ("a / d", "approve / deny the selected plan"),
     ("/", "filter the focused pane"),

@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::app::App;
 use crate::app::model::{ProposalEntry, countdown, short_hash};
-use crate::text::{truncate, wrap, wrap_plain};
+use crate::text::{truncate, width, wrap, wrap_plain};
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
 
@@ -169,19 +169,28 @@ fn detail_lines(app: &App, p: &ProposalEntry, w: usize) -> Vec<Line<'static>> {
         out.push(section("Execution"));
         for s in &p.steps {
             let (icon, style) = match s.status.as_str() {
-                "ok" => ("✓", Style::new().fg(Color::Green)),
+                "ok" | "applied" | "passed" | "finished" => ("✓", Style::new().fg(Color::Green)),
+                "started" => ("▶", Style::new().fg(Color::Green)),
+                "running" => ("…", Style::new().fg(Color::Yellow)),
                 "skipped" => ("-", DIM),
-                "undone" => ("↺", Style::new().fg(Color::Yellow)),
+                "undo" | "undone" => ("↺", Style::new().fg(Color::Yellow)),
                 _ => ("✗", Style::new().fg(Color::Red)),
             };
+            // Step 0 is the run's own progress: start, post-checks, undo, finish.
+            let num = if s.step > 0 {
+                format!("  {}. ", s.step)
+            } else {
+                "  ".to_owned()
+            };
+            let hang = " ".repeat(width(&num) + 2);
             out.extend(wrap(
                 &[
                     Span::styled(format!("{icon} {} ", s.status), style),
                     Span::raw(s.description.clone()),
                 ],
                 w,
-                vec![Span::raw(format!("  {}. ", s.step + 1))],
-                vec![Span::raw("     ")],
+                vec![Span::raw(num)],
+                vec![Span::raw(hang)],
             ));
         }
     }

@@ -1,6 +1,8 @@
 //! The trace pane: every tool call as it runs, expandable to its arguments and result, under
 //! the session's token and cost counters.
 
+use std::collections::HashMap;
+
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -12,11 +14,12 @@ use crate::app::model::ToolCall;
 use crate::app::{App, Pane};
 use crate::text::{truncate, width, wrap_plain};
 
-pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
+/// Draws the pane; returns how far the selected call's expansion can scroll.
+pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) -> usize {
     let w = area.width as usize;
     let h = area.height as usize;
     if w == 0 || h == 0 {
-        return;
+        return 0;
     }
     let u = &app.usage;
     let dim = Style::new().fg(Color::DarkGray);
@@ -52,22 +55,34 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             "Nothing matches the filter (Esc clears it)."
         };
         frame.render_widget(Paragraph::new(Line::styled(hint, dim)), body);
-        return;
+        return 0;
     }
     let selected = app.selected_call();
     // First pass: heights only (a collapsed call is one line), so a long session lays out
-    // just the calls on screen.
+    // just the calls on screen. The selected call's expansion starts at its detail scroll.
+    let mut detail_max = 0;
+    // Expanded calls are laid out once per frame and reused below.
+    let mut expanded: HashMap<usize, Vec<Line<'static>>> = HashMap::new();
     let heights: Vec<usize> = visible
         .iter()
         .map(|&i| {
             let call = &app.trace[i];
-            1 + if call.expanded {
-                details(call, w).len()
+            if !call.expanded {
+                return 1;
+            }
+            let lines = details(call, w);
+            let n = lines.len();
+            expanded.insert(i, lines);
+            if Some(i) == selected {
+                // Room for the row itself; the rest of the pane shows the details.
+                detail_max = n.saturating_sub(h.saturating_sub(1));
+                1 + n - app.trace_detail_scroll.min(detail_max)
             } else {
-                0
+                1 + n
             }
         })
         .collect();
+    let detail_skip = app.trace_detail_scroll.min(detail_max);
     let (mut sel_start, mut sel_end, mut offset) = (0, 0, 0);
     for (n, &i) in visible.iter().enumerate() {
         if Some(i) == selected {
@@ -89,8 +104,9 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             let call = &app.trace[i];
             let is_sel = Some(i) == selected;
             let mut lines = vec![row(app, call, w, is_sel && app.focus == Pane::Trace)];
-            if call.expanded {
-                lines.extend(details(call, w));
+            if let Some(detail) = expanded.remove(&i) {
+                let skip = if is_sel { detail_skip } else { 0 };
+                lines.extend(detail.into_iter().skip(skip));
             }
             let skip = start.saturating_sub(offset);
             window.extend(lines.into_iter().skip(skip));
@@ -102,6 +118,22 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
     }
     window.truncate(h);
     frame.render_widget(Paragraph::new(window), body);
+    let more = detail_max - detail_skip;
+    if more > 0 && app.focus == Pane::Trace {
+        let marker = format!("↓ {more} more (PgDn) ");
+        let mw = width(&marker) as u16;
+        if body.width > mw && body.height > 0 {
+            let r = Rect::new(body.x + body.width - mw, body.y + body.height - 1, mw, 1);
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    marker,
+                    Style::new().fg(Color::Black).bg(Color::Yellow),
+                )),
+                r,
+            );
+        }
+    }
+    detail_max
 }
 
 fn row(app: &App, call: &ToolCall, w: usize, selected: bool) -> Line<'static> {
@@ -177,7 +209,31 @@ fn details(call: &ToolCall, w: usize) -> Vec<Line<'static>> {
             }
         }
     }
+    if let Some(o) = &call.output {
+        let mut head = format!("    output · {}", bytes(o.bytes));
+        if o.truncated {
+            head.push_str(" (cut by the engine; the model read the same preview)");
+        }
+        out.push(Line::styled(head, dim));
+        if o.text.trim().is_empty() {
+            out.push(Line::styled("    │ (empty)", dim));
+        }
+        for line in o.text.lines() {
+            // Output is data, shown verbatim (already neutralised): keep its indentation.
+            let body = line.trim_start();
+            let indent = format!("    │ {}", &line[..line.len() - body.len()]);
+            out.extend(wrap_plain(body, Style::new(), w, &indent));
+        }
+    }
     out
+}
+
+fn bytes(n: usize) -> String {
+    if n >= 1024 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{n} B")
+    }
 }
 
 fn duration(ms: u64) -> String {
