@@ -275,6 +275,8 @@ struct Printer {
     quiet: bool,
     multi: Option<MultiProgress>,
     in_answer: bool,
+    /// Markdown styling of the streamed answer (terminals only).
+    markdown: Option<Markdown>,
 }
 
 impl Printer {
@@ -283,6 +285,7 @@ impl Printer {
             quiet,
             multi: tty.then(MultiProgress::new),
             in_answer: false,
+            markdown: tty.then(Markdown::default),
         }
     }
 
@@ -332,14 +335,257 @@ impl Printer {
             println!();
             self.in_answer = true;
         }
-        print!("{text}");
+        match &mut self.markdown {
+            Some(md) => print!("{}", md.push(text)),
+            None => print!("{text}"),
+        }
         let _ = std::io::stdout().flush();
     }
 
     fn end_answer(&mut self) {
         if self.in_answer {
+            if let Some(md) = &mut self.markdown {
+                print!("{}", md.finish());
+            }
             println!();
             self.in_answer = false;
         }
+    }
+}
+
+const BOLD: &str = "\x1b[1m";
+const BOLD_UNDERLINE: &str = "\x1b[1;4m";
+const CODE: &str = "\x1b[36m";
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+/// Renders Markdown to ANSI as it streams in, a character at a time: headings, bullets,
+/// quotes and fenced code are decided from a line's first characters, `**bold**` and
+/// `` `code` `` inline. Only what is certain is written; a line's prefix or a lone `*` waits
+/// for the next fragment.
+#[derive(Debug, Default)]
+struct Markdown {
+    /// Characters of the current line not yet decided (its prefix).
+    prefix: String,
+    /// Past the line's prefix.
+    in_line: bool,
+    /// The line's own style (heading, quote), reapplied after inline resets.
+    line_style: &'static str,
+    bold: bool,
+    code: bool,
+    fence: bool,
+    /// Dropping the rest of a fence line.
+    skip_line: bool,
+    /// A `*` that may start `**`.
+    star: bool,
+}
+
+impl Markdown {
+    fn push(&mut self, text: &str) -> String {
+        let mut out = String::new();
+        for c in text.chars() {
+            self.char(c, &mut out);
+        }
+        out
+    }
+
+    fn finish(&mut self) -> String {
+        let mut out = String::new();
+        if !self.in_line && !self.prefix.is_empty() {
+            self.start_line(&mut out);
+        }
+        if self.star {
+            self.star = false;
+            out.push('*');
+        }
+        out.push_str(RESET);
+        *self = Markdown::default();
+        out
+    }
+
+    fn style(&self) -> String {
+        let mut s = String::from(RESET);
+        s.push_str(self.line_style);
+        if self.fence || self.code {
+            s.push_str(CODE);
+        }
+        if self.bold {
+            s.push_str(BOLD);
+        }
+        s
+    }
+
+    fn char(&mut self, c: char, out: &mut String) {
+        if self.skip_line {
+            if c == '\n' {
+                self.skip_line = false;
+                self.in_line = false;
+            }
+            return;
+        }
+        if !self.in_line {
+            if c == '\n' {
+                self.start_line(out);
+                self.char(c, out);
+                return;
+            }
+            self.prefix.push(c);
+            if self.prefix_decided() {
+                self.start_line(out);
+            }
+            return;
+        }
+        if c == '\n' {
+            if self.star {
+                self.star = false;
+                out.push('*');
+            }
+            // Inline styles end with the line.
+            self.bold = false;
+            self.code = false;
+            self.line_style = "";
+            out.push_str(RESET);
+            out.push('\n');
+            self.in_line = false;
+            return;
+        }
+        if self.fence {
+            out.push(c);
+            return;
+        }
+        if self.star {
+            self.star = false;
+            if c == '*' {
+                self.bold = !self.bold;
+                out.push_str(&self.style());
+                return;
+            }
+            out.push('*');
+        }
+        match c {
+            '`' => {
+                self.code = !self.code;
+                out.push_str(&self.style());
+            }
+            '*' if !self.code => self.star = true,
+            _ => out.push(c),
+        }
+    }
+
+    /// Whether the buffered start of a line is enough to know its kind.
+    fn prefix_decided(&self) -> bool {
+        let p = self.prefix.trim_start();
+        let lead_ws = self.prefix.len() - p.len();
+        if p.is_empty() {
+            return lead_ws > 8;
+        }
+        if p.starts_with('#') {
+            return !p.chars().all(|c| c == '#') || p.len() > 6;
+        }
+        if p.starts_with('`') {
+            return p.len() >= 3 || !"```".starts_with(p);
+        }
+        if matches!(p, "-" | "*" | "+" | ">") {
+            return false;
+        }
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            return p.len() > 3;
+        }
+        true
+    }
+
+    /// Write the decided line start and switch to inline rendering.
+    fn start_line(&mut self, out: &mut String) {
+        let prefix = std::mem::take(&mut self.prefix);
+        let t = prefix.trim_start();
+        let indent = &prefix[..prefix.len() - t.len()];
+        self.in_line = true;
+        if t.starts_with("```") {
+            // The fence line itself (and its language tag) is not shown.
+            self.fence = !self.fence;
+            out.push_str(&self.style());
+            self.skip_line = true;
+            return;
+        }
+        let mut rest = t;
+        if !self.fence {
+            let hashes = t.chars().take_while(|c| *c == '#').count();
+            if hashes > 0 && hashes <= 6 && t[hashes..].starts_with(' ') {
+                self.line_style = BOLD_UNDERLINE;
+                out.push_str(indent);
+                out.push_str(&self.style());
+                rest = &t[hashes + 1..];
+            } else if let Some(r) = t
+                .strip_prefix("- ")
+                .or_else(|| t.strip_prefix("* "))
+                .or_else(|| t.strip_prefix("+ "))
+            {
+                out.push_str(indent);
+                out.push_str("• ");
+                rest = r;
+            } else if let Some(r) = t.strip_prefix("> ") {
+                self.line_style = DIM;
+                out.push_str(indent);
+                out.push_str(&self.style());
+                out.push_str("│ ");
+                rest = r;
+            } else {
+                out.push_str(indent);
+            }
+        } else {
+            out.push_str(indent);
+            out.push_str(&self.style());
+        }
+        let rest = rest.to_string();
+        for c in rest.chars() {
+            self.char(c, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(text: &str, split: usize) -> String {
+        let mut md = Markdown::default();
+        let chars: Vec<char> = text.chars().collect();
+        let mut out = String::new();
+        for piece in chars.chunks(split) {
+            out.push_str(&md.push(&piece.iter().collect::<String>()));
+        }
+        out.push_str(&md.finish());
+        out
+    }
+
+    fn strip(s: &str) -> String {
+        let mut out = String::new();
+        let mut esc = false;
+        for c in s.chars() {
+            match (esc, c) {
+                (false, '\x1b') => esc = true,
+                (true, 'm') => esc = false,
+                (true, _) => {}
+                (false, c) => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn markdown_renders_the_same_at_any_split() {
+        let md = "# Root cause\nGPU **0** on `gpu-node-3` fell off the bus.\n\n- drain it\n* then `reset`\n> note\n```yaml\nkey: *x\n```\n2 * 3 = 6";
+        let whole = render(md, 1000);
+        for split in [1, 2, 3, 7] {
+            assert_eq!(render(md, split), whole, "split {split}");
+        }
+        let plain = strip(&whole);
+        assert_eq!(
+            plain,
+            "Root cause\nGPU 0 on gpu-node-3 fell off the bus.\n\n• drain it\n• then reset\n│ note\nkey: *x\n2 * 3 = 6"
+        );
+        assert!(whole.contains(&format!("{BOLD_UNDERLINE}Root cause")));
+        assert!(whole.contains(&format!("{BOLD}0")));
+        assert!(whole.contains(&format!("{CODE}gpu-node-3")));
     }
 }

@@ -169,3 +169,48 @@ fn ask_without_question_or_bundle_says_what_to_do() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("kubeconfig"), "{err}");
 }
+
+#[test]
+fn ask_piped_prints_plain_text_with_the_answer_and_a_usage_line() {
+    let data = tempfile::tempdir().unwrap();
+    let out = medic(&[
+        "ask",
+        "--sandbox",
+        bundle("bad-rollout").to_str().unwrap(),
+        "--no-model",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Piped: no terminal styling, spinners become plain lines.
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    assert!(stdout.contains("  … k8s_list kind=pods"), "{stdout}");
+    // The answer (from the analyzers), the culprit commit and the one proposal.
+    assert!(
+        stdout.contains("rollout of payments/api revision 7 is failing"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("39b779fc53"), "{stdout}");
+    assert_eq!(
+        stdout.matches("→ proposed: rollback").count(),
+        1,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"pod_template_hash\":\"6c8d7f9b54\""),
+        "{stdout}"
+    );
+    // The usage line closes the output.
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(
+        last.starts_with("0 model call(s), ")
+            && last.contains(" tool call(s), 0 tokens in / 0 out, ")
+            && last.ends_with("(AnalyzersOnly)"),
+        "{last}"
+    );
+}

@@ -8,6 +8,7 @@
 //!    (listing included), median of several runs — target < 1 s.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use medic_agent::analyzers::{AnalyzerSet, Observations};
 use medic_agent::model::{ChatMessage, ChatRequest, ModelConfig, ToolMode};
 use medic_agent::protocol::Op;
 use medic_agent::scripted::{Script, ScriptStep, ScriptedCall, ScriptedServer};
@@ -239,13 +240,14 @@ async fn analyzer_figures(out: &mut String) {
     };
     let session = Session::new(
         Registry::standard(),
-        ctx,
+        ctx.clone(),
         None,
         SessionConfig {
             probe_cache: None,
             ..SessionConfig::default()
         },
     );
+    phase_figures(out, &ctx).await;
     let mut times = Vec::new();
     let mut findings = 0;
     for _ in 0..5 {
@@ -272,6 +274,49 @@ async fn analyzer_figures(out: &mut String) {
     )
     .unwrap();
     sandbox.shutdown().await;
+}
+
+/// Where the time goes: each collection call alone (sequential), then the analyzers alone
+/// over what was read.
+async fn phase_figures(out: &mut String, ctx: &ToolContext) {
+    let registry = Registry::standard();
+    let analyzers = AnalyzerSet::standard();
+    let plan = analyzers.collection(&registry.names(), &ctx.cluster_names(), None);
+    let mut results = Vec::new();
+    let mut calls = Vec::new();
+    let t = Instant::now();
+    for (i, (name, args)) in plan.into_iter().enumerate() {
+        let c = Instant::now();
+        let r = registry.call(ctx, &name, args.clone()).await.unwrap();
+        calls.push((
+            c.elapsed().as_millis(),
+            format!("{name} {}", args["kind"].as_str().unwrap_or("")),
+        ));
+        results.push((format!("c{}", i + 1), r));
+    }
+    let collect_ms = t.elapsed().as_millis();
+    calls.sort_by_key(|c| std::cmp::Reverse(c.0));
+    let slowest: Vec<String> = calls
+        .iter()
+        .take(4)
+        .map(|(ms, c)| format!("{c} {ms} ms"))
+        .collect();
+    let mut times = Vec::new();
+    let mut n = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let obs = Observations::new(&results, ctx.clock.now());
+        n = analyzers.run(&obs).len();
+        times.push(t.elapsed().as_micros());
+    }
+    times.sort_unstable();
+    writeln!(
+        out,
+        "  phases: collection calls one by one {collect_ms} ms (slowest: {}); analyzers alone median {} µs ({n} findings)",
+        slowest.join(", "),
+        times[times.len() / 2]
+    )
+    .unwrap();
 }
 
 fn main() {

@@ -7,8 +7,12 @@
 //!   production path), structured-output tool calling for small models and its tolerant
 //!   parser, and the once-per-endpoint tool-mode probe.
 //! - [`session`]: [`Session`] — the investigation loop (analyzers first, then model ⇄
-//!   tools under hard [`Budgets`]), and the `Op` → `Event` serving loop.
-//! - [`analyzers`]: deterministic detectors over typed tool outputs (no model).
+//!   tools under hard [`Budgets`]), and the `Op` → `Event` serving loop. Every finished
+//!   call is followed by its `ToolOutput`; model replies stream, and the final answer's text
+//!   reaches clients as `AnswerDelta`s while the model writes it (both tool modes).
+//! - [`analyzers`]: deterministic detectors over typed tool outputs (no model): a fixed
+//!   collection, follow-up reads where a finding needs them (the GPU view on GPU clusters,
+//!   a bad rollout's GitHub history), and causes that silence their symptoms' remediations.
 //! - [`prompt`]: the system prompt (`prompt/system.md`).
 //! - [`scripted`]: an OpenAI-compatible HTTP server replaying a script, for tests and evals.
 //! - [`error`]: [`AgentError`] and [`Result`].

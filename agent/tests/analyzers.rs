@@ -261,6 +261,24 @@ fn healthy() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("c1", "nodes", node("node-1", true, json!({}))),
         ("c1", "nodes", node("node-2", true, json!({}))),
+        (
+            "c1",
+            "nodes",
+            node(
+                "gpu-1",
+                true,
+                json!({"capacity": res(96000, 900000, 8), "allocatable": res(96000, 900000, 8), "labels": {"nvidia.com/gpu.product": "A100"}}),
+            ),
+        ),
+        (
+            "c1",
+            "nodes",
+            node(
+                "gpu-2",
+                true,
+                json!({"capacity": res(96000, 900000, 8), "allocatable": res(96000, 900000, 8), "labels": {"nvidia.com/gpu.product": "A100"}}),
+            ),
+        ),
         ("c1", "services", service("api", 2, 0)),
         (
             "c1",
@@ -355,6 +373,14 @@ async fn analyze(world: Vec<(&'static str, &'static str, Value)>) -> Vec<medic_a
     let now = chrono::DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
+    // Follow-ups (the GPU view where there are GPU nodes), as a session runs them.
+    let first = set.run(&Observations::new(&results, now));
+    let more = set.follow_ups(&first, &Observations::new(&results, now), &reg.names());
+    for (tool, args) in more {
+        let r = reg.call(&ctx, &tool, args).await.unwrap();
+        assert!(r.error.is_none(), "{}", r.text);
+        results.push((format!("c{}", results.len() + 1), r));
+    }
     let labels = BTreeMap::from([
         (
             "c1".to_string(),
@@ -431,7 +457,7 @@ fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
         (
             "crashloop",
             vec![("c1", "pods", crashing("CrashLoopBackOff", 1, "Error"))],
-            Some("rollback"),
+            None,
         ),
         (
             "missing-config",
@@ -477,7 +503,7 @@ fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
                     json!({}),
                 ),
             )],
-            Some("rollback"),
+            None,
         ),
         (
             "pending-cpu",
@@ -593,7 +619,7 @@ fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
                 "hpas",
                 json!({"Hpa": {"name": "api", "namespace": "shop", "uid": null, "target": "Deployment/api", "min": 2, "max": 10, "current": 10, "desired": 10, "metrics": ["cpu 180%/70%"], "conditions": []}}),
             )],
-            Some("scale"),
+            None,
         ),
         (
             "keda-at-max",
@@ -609,7 +635,7 @@ fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
                     json!({"Hpa": {"name": "keda-hpa-llama", "namespace": "shop", "uid": null, "target": "Deployment/llama", "min": 2, "max": 6, "current": 6, "desired": 6, "metrics": ["external"], "conditions": []}}),
                 ),
             ],
-            Some("scale"),
+            None,
         ),
         (
             "pdb-blocking-drain",
@@ -643,7 +669,7 @@ fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
         ),
         (
             "service-no-endpoints",
-            vec![("c1", "services", service("api", 0, 2))],
+            vec![("c1", "services", service("web", 0, 2))],
             None,
         ),
         (
@@ -672,6 +698,14 @@ fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
                     "c2",
                     "deployments",
                     workload("Deployment", "api", 1, 1, json!({})),
+                ),
+                ("c2", "services", service("api", 1, 0)),
+                (
+                    "c2",
+                    "httproutes",
+                    json!({"HttpRoute": {"name": "api", "namespace": "shop", "uid": null, "parents": ["gw"], "hostnames": ["api.example"], "rules": [{"matches": ["/"], "backends": [
+                {"kind": "ServiceImport", "name": "api-c1", "namespace": null, "port": 80, "weight": 100},
+                {"kind": "Service", "name": "api", "namespace": null, "port": 80, "weight": 0}]}], "conditions": []}}),
                 ),
             ],
             Some("failover"),
@@ -703,6 +737,8 @@ fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
                     "nodes",
                     node("node-2", true, json!({"unschedulable": true})),
                 ),
+                // Drained: its workload pod now runs elsewhere.
+                ("c1", "pods", healthy_pod("api-5d8f7-b", "node-1")),
                 (
                     "c1",
                     "pods",
@@ -734,7 +770,7 @@ fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
                 "gpu",
                 gpu_node("gpu-2", 40.0, json!({"temp_c": 91.0})),
             )],
-            None,
+            Some("gpu-rebalance"),
         ),
         (
             "gpu-skew",
@@ -756,6 +792,19 @@ fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
                 ),
             )],
             Some("gpu-rebalance"),
+        ),
+        (
+            "gpu-plugin-missing",
+            vec![(
+                "c1",
+                "nodes",
+                node(
+                    "gpu-2",
+                    true,
+                    json!({"labels": {"nvidia.com/gpu.product": "A100"}, "kubelet": "v1.32.1"}),
+                ),
+            )],
+            None,
         ),
         (
             "gpu-xid-event",
@@ -802,7 +851,7 @@ fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
                 "applications",
                 json!({"Application": {"name": "api", "namespace": "argocd", "uid": null, "project": "default", "repo_url": "https://github.com/acme/deploy", "path": "api", "target_revision": "main", "sync": "Synced", "revision": "def456", "health": "Degraded", "health_message": "Deployment api exceeded its progress deadline", "destination": "in-cluster/shop", "operation": null, "automated": true, "conditions": []}}),
             )],
-            Some("rollback"),
+            None,
         ),
         (
             "argocd-out-of-sync",
@@ -836,15 +885,240 @@ async fn every_class_fires_on_its_fixture() {
             .unwrap_or_else(|| panic!("{class} did not fire; got {:?}", classes(&findings)));
         assert!(!f.evidence.is_empty(), "{class}: no evidence");
         assert!(f.source == format!("analyzer:{class}"));
-        if let Some(p) = playbook {
-            assert!(
+        match playbook {
+            Some(p) => assert!(
                 f.suggests.iter().any(|s| s.name == p),
                 "{class}: expected {p}, got {:?}",
                 f.suggests
-            );
+            ),
+            None => assert!(
+                f.suggests.is_empty(),
+                "{class}: expected no remediation, got {:?}",
+                f.suggests
+            ),
         }
         for s in &f.suggests {
             assert!(medic_agent::PLAYBOOK_CATALOGUE.contains(&s.name.as_str()));
         }
     }
+}
+
+fn bad_rollout_world(
+    extra: Vec<(&'static str, &'static str, Value)>,
+) -> Vec<(&'static str, &'static str, Value)> {
+    let mut changes = vec![
+        (
+            "c1",
+            "replicasets",
+            workload(
+                "ReplicaSet",
+                "api-7f9c2",
+                1,
+                0,
+                json!({"revision": "4", "owner": {"kind": "Deployment", "name": "api"}}),
+            ),
+        ),
+        ("c1", "pods", crashing("CrashLoopBackOff", 1, "Error")),
+    ];
+    changes.extend(extra);
+    with(healthy(), changes)
+}
+
+#[tokio::test]
+async fn rollback_pins_the_last_healthy_replicaset_and_symptoms_propose_nothing() {
+    let f = analyze(bad_rollout_world(vec![])).await;
+    let rollout = f.iter().find(|f| f.id.starts_with("bad-rollout:")).unwrap();
+    // Revision 3 (api-5d8f7) serves 2/2; revision 2 is older and scaled to 0.
+    assert_eq!(
+        rollout.suggests[0].params,
+        json!({"to_revision": 3, "pod_template_hash": "5d8f7"})
+    );
+    let symptom = f.iter().find(|f| f.id.starts_with("crashloop:")).unwrap();
+    assert!(symptom.suggests.is_empty(), "{symptom:#?}");
+    assert!(
+        symptom
+            .root_cause
+            .contains("bad-rollout:Deployment/shop/api")
+    );
+}
+
+#[tokio::test]
+async fn a_completed_rollout_is_not_a_bad_rollout() {
+    let f = analyze(bad_rollout_world(vec![(
+        "c1",
+        "deployments",
+        workload(
+            "Deployment",
+            "api",
+            2,
+            2,
+            json!({"conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "ReplicaSet \"api-7f9c2\" has successfully progressed."}]}),
+        ),
+    )]))
+    .await;
+    assert!(
+        !classes(&f).contains(&"bad-rollout".to_string()),
+        "{:?}",
+        classes(&f)
+    );
+}
+
+#[tokio::test]
+async fn a_config_crash_cites_the_configmap_and_proposes_nothing() {
+    let crash = pod(
+        "api-5d8f7-c",
+        "Running",
+        false,
+        Some("node-1"),
+        Some(("ReplicaSet", "api-5d8f7")),
+        vec![container(
+            "api",
+            "waiting",
+            false,
+            4,
+            json!({"reason": "CrashLoopBackOff", "last_terminated": {"reason": "Error", "exit_code": 2, "message": "yaml: line 14: did not find expected key"}}),
+        )],
+        json!({"configmaps": ["cart-config"]}),
+    );
+    let f = analyze(with(healthy(), vec![("c1", "pods", crash)])).await;
+    let c = f.iter().find(|f| f.id.starts_with("crashloop:")).unwrap();
+    assert!(c.suggests.is_empty());
+    assert!(c.root_cause.contains("cart-config"), "{}", c.root_cause);
+    assert!(c.evidence.iter().any(|e| matches!(
+        e,
+        medic_agent::protocol::EvidenceRef::Source(medic_tools::EvidenceRef::Object(o))
+            if o.kind == "ConfigMap" && o.name == "cart-config"
+    )));
+}
+
+#[tokio::test]
+async fn a_node_cordoned_for_a_gpu_fault_is_neither_uncordoned_nor_drained_again() {
+    let f = analyze(with(
+        healthy(),
+        vec![
+            (
+                "c1",
+                "nodes",
+                node(
+                    "gpu-2",
+                    true,
+                    json!({"unschedulable": true, "capacity": res(96000, 900000, 8), "allocatable": res(96000, 900000, 7), "labels": {"nvidia.com/gpu.product": "A100"}}),
+                ),
+            ),
+            (
+                "c1",
+                "pods",
+                pending("0/4 nodes are available: 1 node(s) were unschedulable, 3 Insufficient nvidia.com/gpu."),
+            ),
+        ],
+    ))
+    .await;
+    assert!(
+        classes(&f).contains(&"gpu-lost".to_string()),
+        "{:?}",
+        classes(&f)
+    );
+    for x in &f {
+        assert!(x.suggests.iter().all(|s| s.name != "uncordon"), "{x:#?}");
+        if x.id.starts_with("gpu-lost:") {
+            // Cordoned with no GPU pods left: nothing for a drain to do.
+            assert!(x.suggests.is_empty(), "{x:#?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_node_still_being_drained_is_not_uncordoned() {
+    let f = analyze(with(
+        healthy(),
+        vec![
+            (
+                "c1",
+                "nodes",
+                node("node-2", true, json!({"unschedulable": true})),
+            ),
+            (
+                "c1",
+                "pods",
+                pending(
+                    "0/2 nodes are available: 1 node(s) were unschedulable, 1 Insufficient cpu.",
+                ),
+            ),
+        ],
+    ))
+    .await;
+    // api-5d8f7-b still runs on node-2: someone's drain is in progress.
+    for x in &f {
+        assert!(x.suggests.iter().all(|s| s.name != "uncordon"), "{x:#?}");
+    }
+}
+
+#[tokio::test]
+async fn replicas_timing_out_together_are_scaled_not_restarted() {
+    let slow = |name: &'static str| {
+        pod(
+            name,
+            "Running",
+            false,
+            Some("node-1"),
+            Some(("ReplicaSet", "web-6b5c4")),
+            vec![container("web", "running", false, 3, json!({}))],
+            json!({}),
+        )
+    };
+    let probe = |name: &'static str| {
+        (
+            "c1",
+            "events",
+            event(
+                "Pod",
+                name,
+                "Unhealthy",
+                "Liveness probe failed: Get \"http://10.0.0.9:8080/healthz\": context deadline exceeded",
+            ),
+        )
+    };
+    let world = |n: usize| {
+        let mut changes = vec![
+            (
+                "c1",
+                "deployments",
+                workload("Deployment", "web", 3, 1, json!({})),
+            ),
+            (
+                "c1",
+                "replicasets",
+                workload(
+                    "ReplicaSet",
+                    "web-6b5c4",
+                    3,
+                    1,
+                    json!({"revision": "1", "owner": {"kind": "Deployment", "name": "web"}}),
+                ),
+            ),
+            ("c1", "pods", slow("web-6b5c4-a")),
+            probe("web-6b5c4-a"),
+        ];
+        if n > 1 {
+            changes.push(("c1", "pods", slow("web-6b5c4-b")));
+            changes.push(probe("web-6b5c4-b"));
+        }
+        with(healthy(), changes)
+    };
+    // One replica timing out: a restart.
+    let f = analyze(world(1)).await;
+    let p = f
+        .iter()
+        .find(|f| f.id.starts_with("probe-failing:"))
+        .unwrap();
+    assert_eq!(p.suggests[0].name, "rollout-restart", "{p:#?}");
+    // Two at once: overloaded, more replicas (3 → 4).
+    let f = analyze(world(2)).await;
+    let p = f
+        .iter()
+        .find(|f| f.id.starts_with("probe-failing:"))
+        .unwrap();
+    assert_eq!(p.suggests[0].name, "scale", "{p:#?}");
+    assert_eq!(p.suggests[0].params, json!({"replicas": 4}));
+    assert!(p.root_cause.contains("overloaded"), "{}", p.root_cause);
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use medic_agent::model::{ModelConfig, ToolMode};
-use medic_agent::protocol::{Event, Op, StopReason};
+use medic_agent::protocol::{Event, EvidenceRef, Op, StopReason};
 use medic_agent::scripted::{Script, ScriptStep, ScriptedServer};
 use medic_agent::{RigClient, Session, SessionConfig};
 use medic_sandbox::{Bundle, Sandbox, SandboxHandle, SandboxOptions};
@@ -46,6 +46,12 @@ async fn start(name: &str) -> Env {
     for c in &bundle.scenario.clusters {
         ctx = ctx.with_labels(&c.name, c.labels.clone()).unwrap();
     }
+    if let Some(url) = sandbox.github_url() {
+        ctx = ctx.with_github(medic_tools::GitHubConfig {
+            base_url: Some(url),
+            token: None,
+        });
+    }
     Env {
         sandbox,
         ctx,
@@ -81,15 +87,58 @@ fn assert_read_only(env: &Env) {
     }
 }
 
+/// Every `ToolCallFinished` is followed at once by the call's `ToolOutput`.
+fn assert_outputs_follow_finished_calls(events: &[Event]) -> usize {
+    let mut n = 0;
+    for (i, e) in events.iter().enumerate() {
+        if let Event::ToolCallFinished { call_id, .. } = e {
+            match events.get(i + 1) {
+                Some(Event::ToolOutput {
+                    call_id: id,
+                    output,
+                    truncated,
+                }) => {
+                    assert_eq!(id, call_id);
+                    assert!(!output.is_empty(), "{call_id}");
+                    assert!(output.len() <= medic_agent::protocol::TOOL_OUTPUT_PREVIEW_BYTES);
+                    assert!(!*truncated || output.len() > 1000);
+                    n += 1;
+                }
+                other => panic!("after ToolCallFinished {call_id}: {other:?}"),
+            }
+        }
+    }
+    n
+}
+
 #[tokio::test]
 async fn gpu_xid79_analyzers_find_the_lost_gpu() {
     let env = start("gpu-xid79").await;
-    let (tx, _rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let out = analyzers_only(&env)
         .investigate(question(), tx)
         .await
         .unwrap();
     assert_eq!(out.stop_reason, Some(StopReason::AnalyzersOnly));
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    // Analyzer-only runs show what each collection call read, too.
+    assert_eq!(
+        assert_outputs_follow_finished_calls(&events),
+        out.usage.tool_calls as usize
+    );
+    // The Xid explains the crash-looping llama pod on that node: only the root cause's
+    // playbook is proposed, not a rollback or restart of the symptom.
+    assert_eq!(out.proposals.len(), 1, "{:#?}", out.proposals);
+    let symptom = out
+        .findings
+        .iter()
+        .find(|f| f.id.starts_with("crashloop:"))
+        .unwrap_or_else(|| panic!("{:#?}", out.findings));
+    assert!(symptom.suggests.is_empty(), "{symptom:#?}");
+    assert!(symptom.root_cause.contains("symptom of"), "{symptom:#?}");
     let f = out
         .findings
         .iter()
@@ -132,7 +181,68 @@ async fn bad_rollout_analyzers_propose_a_rollback() {
         ),
         ("gke-prod-eu", "Deployment", Some("payments"), "api")
     );
+    // The last healthy ReplicaSet, pinned by revision and template hash.
+    assert_eq!(
+        rb.params,
+        json!({"to_revision": 6, "pod_template_hash": "6c8d7f9b54"})
+    );
+    // Only the rollout's rollback: the crash-looping pods are its symptoms.
+    assert_eq!(out.proposals.len(), 1, "{:#?}", out.proposals);
+    // GitHub names the commit whose title matches the crash (PR #482), not the release
+    // commit that was deployed, nor the other commits in the window.
+    let f = out
+        .findings
+        .iter()
+        .find(|f| f.id == "bad-rollout:Deployment/payments/api")
+        .unwrap();
+    let sha = "39b779fc53";
+    assert!(
+        f.evidence.iter().any(|e| matches!(
+            e,
+            EvidenceRef::Source(medic_tools::EvidenceRef::GitHub { repo, item, id })
+                if repo == "acme-corp/payments-api" && item == "commit" && id.starts_with(sha)
+        )),
+        "{f:#?}"
+    );
+    let quote = f
+        .evidence
+        .iter()
+        .find_map(|e| match e {
+            EvidenceRef::Quote { text } if text.starts_with("commit ") => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        quote,
+        "commit 39b779fc53 \"config: rename retry budget key to payments.retry.budget (#482)\" by Marta Kowalski at 2026-07-08T08:31:17Z"
+    );
+    assert!(f.root_cause.contains(sha), "{}", f.root_cause);
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| matches!(e, EvidenceRef::ToolCall { tool, .. } if tool == "github")),
+        "{f:#?}"
+    );
     assert_read_only(&env);
+}
+
+#[tokio::test]
+async fn bad_rollout_without_github_still_rolls_back_and_names_no_commit() {
+    let mut env = start("bad-rollout").await;
+    env.ctx.github = None;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let out = analyzers_only(&env)
+        .investigate(question(), tx)
+        .await
+        .unwrap();
+    let f = out
+        .findings
+        .iter()
+        .find(|f| f.id == "bad-rollout:Deployment/payments/api")
+        .unwrap();
+    assert!(!f.root_cause.contains("commit"), "{}", f.root_cause);
+    assert_eq!(out.proposals.len(), 1, "{:#?}", out.proposals);
+    assert_eq!(out.proposals[0].playbook, "rollback");
 }
 
 #[tokio::test]
@@ -153,6 +263,7 @@ async fn eu_failover_analyzers_fail_over_within_the_residency() {
         (t.cluster.as_str(), t.kind.as_str(), t.name.as_str()),
         ("aks-eu-north", "Deployment", "llama")
     );
+    assert_eq!(out.proposals.len(), 1, "{:#?}", out.proposals);
     for p in &out.proposals {
         let c = p.target.as_ref().map(|t| t.cluster.as_str()).unwrap_or("");
         assert_ne!(

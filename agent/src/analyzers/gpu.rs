@@ -17,6 +17,7 @@ pub(crate) fn all() -> Vec<Box<dyn Analyzer>> {
         Box::new(DraUnallocated),
         Box::new(GpuLost),
         Box::new(XidEvents),
+        Box::new(GpuPluginMissing),
     ]
 }
 
@@ -31,9 +32,39 @@ fn gpu_nodes<'a>(
         .flat_map(|(id, o)| o.nodes.iter().map(move |n| (id, o.cluster.as_str(), n)))
 }
 
-fn rebalance_params(n: &GpuNode) -> serde_json::Value {
-    let workloads: Vec<String> = n.pods.iter().filter_map(|p| p.owner.clone()).collect();
-    json!({"node": n.node.name, "workloads": workloads})
+/// gpu-rebalance in drain mode (cordon, evict the GPU pods; the node stays cordoned).
+fn drain_params(node: &str) -> serde_json::Value {
+    json!({"node": node, "mode": "drain"})
+}
+
+/// A faulty node that is already cordoned and runs no GPU pods: draining has nothing left
+/// to do (a human repairs the node), so no rebalance is proposed.
+fn already_drained(obs: &Observations<'_>, cluster: &str, node: &str) -> bool {
+    let cordoned =
+        super::nodes(obs).any(|(i, n)| i.cluster == cluster && n.name == node && n.unschedulable);
+    cordoned
+        && !super::pods(obs).any(|(i, p)| {
+            i.cluster == cluster
+                && p.node.as_deref() == Some(node)
+                && p.requests.gpu > 0
+                && matches!(p.phase.as_str(), "Running" | "Pending")
+        })
+}
+
+/// Whether a node shows a GPU fault: a fatal Xid or uncorrectable ECC errors in DCGM, an
+/// Xid in its events, or GPUs missing from allocatable. Such a node must not be uncordoned.
+pub(crate) fn gpu_fault(obs: &Observations<'_>, cluster: &str, node: &str) -> bool {
+    let dcgm = gpu_nodes(obs).any(|(_, c, n)| {
+        c == cluster
+            && n.node.name == node
+            && n.gpus.iter().any(|g| {
+                g.xid.is_some_and(|x| FATAL_XIDS.contains(&(x as u32)))
+                    || g.ecc_dbe.is_some_and(|e| e > 0.0)
+            })
+    });
+    let lost = super::nodes(obs)
+        .any(|(i, n)| i.cluster == cluster && n.name == node && n.allocatable.gpu < n.capacity.gpu);
+    dcgm || lost || xid_event(obs, cluster, node).is_some()
 }
 
 /// A fatal Xid on a GPU.
@@ -53,8 +84,7 @@ impl Analyzer for GpuXid {
                 let code = x as u32;
                 let fatal = FATAL_XIDS.contains(&code);
                 let node = obj(cluster, "Node", None, &n.node.name);
-                out.push(
-                    FindingBuilder::new(
+                let b = FindingBuilder::new(
                         self.name(),
                         &node,
                         format!("GPU {} on {} reports Xid {code}", g.gpu, n.node.name),
@@ -65,10 +95,17 @@ impl Analyzer for GpuXid {
                         },
                     )
                     .confidence(if fatal { Confidence::HIGH } else { Confidence::LOW })
-                    .call(id, "gpu_status")
-                    .suggest("gpu-rebalance", rebalance_params(n), Some(node.clone()))
-                    .build(),
-                );
+                    .call(id, "gpu_status");
+                let b = if already_drained(obs, cluster, &n.node.name) {
+                    b
+                } else {
+                    b.suggest(
+                        "gpu-rebalance",
+                        drain_params(&n.node.name),
+                        Some(node.clone()),
+                    )
+                };
+                out.push(b.build());
                 break;
             }
         }
@@ -106,9 +143,18 @@ impl Analyzer for GpuEcc {
                 )
                 .confidence(Confidence::HIGH)
                 .call(id, "gpu_status")
-                .suggest("gpu-rebalance", rebalance_params(n), Some(node.clone()))
+                .suggest(
+                    "gpu-rebalance",
+                    drain_params(&n.node.name),
+                    Some(node.clone()),
+                )
                 .build(),
             );
+            if already_drained(obs, cluster, &n.node.name)
+                && let Some(f) = out.last_mut()
+            {
+                f.suggests.clear();
+            }
         }
         out
     }
@@ -127,22 +173,39 @@ impl Analyzer for GpuThermal {
             let Some(g) = n.gpus.iter().find(|g| g.temp_c.is_some_and(|t| t >= 85.0)) else {
                 continue;
             };
-            out.push(
-                FindingBuilder::new(
-                    self.name(),
-                    &obj(cluster, "Node", None, &n.node.name),
-                    format!(
-                        "GPU {} on {} runs at {:.0}°C",
-                        g.gpu,
-                        n.node.name,
-                        g.temp_c.unwrap_or(0.0)
-                    ),
-                    "the GPU is thermally throttling (≥ 85°C), slowing every workload on it".into(),
+            let node = obj(cluster, "Node", None, &n.node.name);
+            let b = FindingBuilder::new(
+                self.name(),
+                &node,
+                format!(
+                    "GPU {} on {} runs at {:.0}°C",
+                    g.gpu,
+                    n.node.name,
+                    g.temp_c.unwrap_or(0.0)
+                ),
+                "the GPU is thermally throttling (≥ 85°C), slowing every workload on it".into(),
+            )
+            .confidence(Confidence::MEDIUM)
+            .call(id, "gpu_status");
+            // Heat from being packed beside idle GPUs is skew (gpu-skew moves the load);
+            // otherwise the node is moved off until it is cooled or repaired.
+            let skewed = avg_util(n).is_some_and(|u| u >= 90.0)
+                && gpu_nodes(obs).any(|(_, c, m)| {
+                    c == cluster
+                        && m.node.ready
+                        && !m.node.unschedulable
+                        && avg_util(m).is_some_and(|u| u <= 10.0)
+                });
+            let b = if skewed || already_drained(obs, cluster, &n.node.name) {
+                b
+            } else {
+                b.suggest(
+                    "gpu-rebalance",
+                    drain_params(&n.node.name),
+                    Some(node.clone()),
                 )
-                .confidence(Confidence::MEDIUM)
-                .call(id, "gpu_status")
-                .build(),
-            );
+            };
+            out.push(b.build());
         }
         out
     }
@@ -179,6 +242,29 @@ impl Analyzer for GpuSkew {
             });
             let Some((_, _, cold)) = cold else { continue };
             let node = obj(cluster, "Node", None, &hot.node.name);
+            // Keep one pod per physical GPU; the rest move to the idle node(s).
+            let pods = hot.pods.len();
+            let physical = hot.gpus.len();
+            let move_pods = if physical > 0 && pods > physical {
+                pods - physical
+            } else {
+                (pods / 2).max(1)
+            };
+            // The workloads packed on it (ReplicaSet `x-hash` → Deployment `x`).
+            let mut owners: Vec<(String, String)> = hot
+                .pods
+                .iter()
+                .filter_map(|p| {
+                    let (kind, name) = p.owner.as_deref()?.split_once('/')?;
+                    let deploy = match kind {
+                        "ReplicaSet" => name.rsplit_once('-').map_or(name, |(d, _)| d),
+                        _ => name,
+                    };
+                    Some((p.namespace.clone(), deploy.to_string()))
+                })
+                .collect();
+            owners.sort();
+            owners.dedup();
             out.push(
                 FindingBuilder::new(
                     self.name(),
@@ -190,8 +276,10 @@ impl Analyzer for GpuSkew {
                         avg_util(cold).unwrap_or(0.0)
                     ),
                     format!(
-                        "inference replicas are packed on {} while {} idles",
-                        hot.node.name, cold.node.name
+                        "inference replicas are packed on {} ({pods} GPU pods on {physical} physical GPUs{}) while {} idles; their scheduling (node affinity, time-slicing) keeps them there",
+                        hot.node.name,
+                        if pods > physical && physical > 0 { ", time-sliced" } else { "" },
+                        cold.node.name
                     ),
                 )
                 .confidence(Confidence::MEDIUM)
@@ -199,11 +287,18 @@ impl Analyzer for GpuSkew {
                 .object(obj(cluster, "Node", None, &cold.node.name))
                 .suggest(
                     "gpu-rebalance",
-                    json!({"from_node": hot.node.name, "to_node": cold.node.name}),
+                    json!({"node": hot.node.name, "mode": "skew", "move_pods": move_pods}),
                     Some(node.clone()),
                 )
                 .build(),
             );
+            if let Some(f) = out.last_mut() {
+                for (ns, d) in owners.iter().take(3) {
+                    f.evidence.push(crate::protocol::EvidenceRef::Source(
+                        medic_tools::EvidenceRef::Object(obj(cluster, "Deployment", Some(ns), d)),
+                    ));
+                }
+            }
         }
         out
     }
@@ -237,7 +332,6 @@ impl Analyzer for DraUnallocated {
                 )
                 .confidence(Confidence::MEDIUM)
                 .call(i.call_id, "k8s_list")
-                .suggest("gpu-rebalance", json!({"claim": c.name}), None)
                 .build(),
             );
         }
@@ -280,9 +374,65 @@ impl Analyzer for GpuLost {
             if let Some((_, msg)) = xid {
                 b = b.quote(msg);
             }
+            if !already_drained(obs, i.cluster, &n.name) {
+                b = b.suggest("gpu-rebalance", drain_params(&n.name), Some(node.clone()));
+            }
+            out.push(b.build());
+        }
+        out
+    }
+}
+
+/// A GPU node (NVIDIA labels) that advertises no `nvidia.com/gpu` at all: the device
+/// plugin is not registering its GPUs (driver / container runtime mismatch, typically
+/// after a node image or containerd upgrade).
+struct GpuPluginMissing;
+
+impl Analyzer for GpuPluginMissing {
+    fn name(&self) -> &'static str {
+        "gpu-plugin-missing"
+    }
+    fn analyze(&self, obs: &Observations<'_>) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let all: Vec<_> = super::nodes(obs).collect();
+        for (i, n) in &all {
+            let gpu_labelled = n.labels.keys().any(|k| {
+                k.starts_with("nvidia.com/gpu.product")
+                    || k.starts_with("nvidia.com/gpu.present")
+                    || k.starts_with("nvidia.com/gpu.count")
+            });
+            if !gpu_labelled || !n.ready || n.capacity.gpu > 0 || n.allocatable.gpu > 0 {
+                continue;
+            }
+            // Peers that do advertise GPUs, and whether this node runs another kubelet.
+            let peers: Vec<_> = all
+                .iter()
+                .filter(|(j, m)| j.cluster == i.cluster && m.allocatable.gpu > 0)
+                .collect();
+            let upgraded = n.kubelet.as_ref().and_then(|k| {
+                peers
+                    .iter()
+                    .filter_map(|(_, m)| m.kubelet.as_ref())
+                    .find(|pk| *pk != k)
+                    .map(|pk| {
+                        format!(" after an upgrade (kubelet {k}; GPU nodes still working run {pk})")
+                    })
+            });
+            let node = obj(i.cluster, "Node", None, &n.name);
             out.push(
-                b.suggest("gpu-rebalance", json!({"node": n.name}), Some(node.clone()))
-                    .build(),
+                FindingBuilder::new(
+                    self.name(),
+                    &node,
+                    format!("GPU node {} advertises no nvidia.com/gpu", n.name),
+                    format!(
+                        "the NVIDIA device plugin on {} registers no GPUs{}: the driver or the container runtime's nvidia runtime is not working, so GPU pods cannot be scheduled there",
+                        n.name,
+                        upgraded.unwrap_or_default()
+                    ),
+                )
+                .confidence(if peers.is_empty() { Confidence::MEDIUM } else { Confidence::HIGH })
+                .call(i.call_id, "k8s_list")
+                .build(),
             );
         }
         out
@@ -348,9 +498,14 @@ impl Analyzer for XidEvents {
                 .confidence(Confidence::HIGH)
                 .call(call, "k8s_events")
                 .quote(e.message.clone())
-                .suggest("gpu-rebalance", json!({"node": e.name}), Some(node.clone()))
+                .suggest("gpu-rebalance", drain_params(&e.name), Some(node.clone()))
                 .build(),
             );
+            if already_drained(obs, cluster, &e.name)
+                && let Some(f) = out.last_mut()
+            {
+                f.suggests.clear();
+            }
         }
         out
     }

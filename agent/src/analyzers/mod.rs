@@ -6,10 +6,12 @@
 //! [`Analyzer`] over them. With no model configured, these findings are the answer; with a
 //! model, they are handed to it first so it spends few tokens re-discovering them.
 
-mod gpu;
-mod nodes;
+mod explain;
+pub(crate) mod gpu;
+pub(crate) mod nodes;
 mod platform;
 mod pods;
+mod rollout;
 mod workloads;
 
 use crate::protocol::{Confidence, EvidenceRef, Finding, ObjectRef, PlaybookRef};
@@ -99,6 +101,17 @@ pub trait Analyzer: Send + Sync {
     fn name(&self) -> &'static str;
     /// Findings over the observations (empty when healthy).
     fn analyze(&self, obs: &Observations<'_>) -> Vec<Finding>;
+    /// Read-only calls (tool name, arguments) that would sharpen `findings` — e.g. a bad
+    /// rollout's repository history. The session runs them, then every analyzer again over
+    /// everything read. Only tools in `tools` may be named.
+    fn follow_ups(
+        &self,
+        _findings: &[Finding],
+        _obs: &Observations<'_>,
+        _tools: &[&str],
+    ) -> Vec<(String, Value)> {
+        Vec::new()
+    }
 }
 
 /// The analyzers a session runs.
@@ -163,7 +176,8 @@ impl AnalyzerSet {
     }
 
     /// The read-only calls that feed the analyzers, for each of `clusters`, limited to the
-    /// tools the registry has.
+    /// tools the registry has. The GPU view is a follow-up (see [`AnalyzerSet::follow_ups`]),
+    /// read only where the node listing shows GPU nodes.
     pub fn collection(
         &self,
         tools: &[&str],
@@ -205,8 +219,42 @@ impl AnalyzerSet {
                 }
                 calls.push(("k8s_events".to_string(), args));
             }
-            if tools.contains(&"gpu_status") {
-                calls.push(("gpu_status".to_string(), base(json!({}))));
+        }
+        calls
+    }
+
+    /// Follow-up calls for `findings` (see [`Analyzer::follow_ups`]), without duplicates.
+    pub fn follow_ups(
+        &self,
+        findings: &[Finding],
+        obs: &Observations<'_>,
+        tools: &[&str],
+    ) -> Vec<(String, Value)> {
+        let mut calls: Vec<(String, Value)> = Vec::new();
+        // The GPU view joins every node and pod with DCGM metrics: read it only for
+        // clusters that have GPU nodes (it is the costliest collection call).
+        if !self.analyzers.is_empty() && tools.contains(&"gpu_status") {
+            let have: std::collections::BTreeSet<&str> = obs
+                .outputs::<medic_tools::gpu::GpuOutput>()
+                .map(|(_, o)| o.cluster.as_str())
+                .collect();
+            let gpu_clusters: std::collections::BTreeSet<&str> = nodes(obs)
+                .filter(|(_, n)| {
+                    n.capacity.gpu > 0
+                        || n.allocatable.gpu > 0
+                        || n.labels.keys().any(|k| k.starts_with("nvidia.com/"))
+                })
+                .map(|(i, _)| i.cluster)
+                .collect();
+            for c in gpu_clusters.difference(&have) {
+                calls.push(("gpu_status".to_string(), json!({"cluster": c})));
+            }
+        }
+        for a in &self.analyzers {
+            for c in a.follow_ups(findings, obs, tools) {
+                if tools.contains(&c.0.as_str()) && !calls.contains(&c) {
+                    calls.push(c);
+                }
             }
         }
         calls
@@ -222,6 +270,7 @@ impl AnalyzerSet {
                 }
             }
         }
+        explain::explain(&mut out, obs);
         // Causes before symptoms, then by confidence.
         out.sort_by(|a, b| {
             tier(a).cmp(&tier(b)).then(
@@ -235,6 +284,61 @@ impl AnalyzerSet {
     }
 }
 
+/// When the analyzers found nothing worth acting on, say so as a finding about the
+/// namespace in question (the session's, else one the question names): "nothing is wrong"
+/// is an answer too, and it cites what was checked.
+pub fn healthy_finding(
+    findings: &[Finding],
+    obs: &Observations<'_>,
+    namespace: Option<&str>,
+    question: &str,
+) -> Option<Finding> {
+    if findings.iter().any(|f| f.confidence.0 >= 0.45) {
+        return None;
+    }
+    let listed: std::collections::BTreeSet<(&str, &str)> = pods(obs)
+        .map(|(i, p)| (i.cluster, p.namespace.as_str()))
+        .chain(workloads(obs).map(|(i, w)| (i.cluster, w.namespace.as_str())))
+        .collect();
+    let words: Vec<&str> = question
+        .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let (cluster, ns) = listed.iter().copied().find(|(_, ns)| match namespace {
+        Some(want) => *ns == want,
+        None => words.contains(ns),
+    })?;
+    let (total, ready) = pods(obs)
+        .filter(|(i, p)| i.cluster == cluster && p.namespace == ns)
+        .fold((0, 0), |(t, r), (_, p)| {
+            (t + 1, r + usize::from(p.ready || p.phase == "Succeeded"))
+        });
+    let call = obs
+        .summaries()
+        .find(|i| i.cluster == cluster)
+        .map(|i| i.call_id)
+        .unwrap_or_default();
+    let namespace_ref = obj(cluster, "Namespace", None, ns);
+    Some(
+        FindingBuilder::new(
+            "healthy",
+            &namespace_ref,
+            format!("No problem found in namespace {ns}: it looks healthy"),
+            format!(
+                "namespace {ns} on {cluster} looks healthy: {ready} of {total} pods ready, and no failing workload, node, GPU or traffic fault was detected{}",
+                if findings.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} minor observation(s), low confidence)", findings.len())
+                }
+            ),
+        )
+        .confidence(Confidence::MEDIUM)
+        .call(call, "k8s_list")
+        .build(),
+    )
+}
+
 /// Classes that name a cause; the rest (Pending pods, missing endpoints, failing probes)
 /// are usually symptoms of one of these.
 const CAUSE_CLASSES: &[&str] = &[
@@ -242,6 +346,7 @@ const CAUSE_CLASSES: &[&str] = &[
     "gpu-xid-event",
     "gpu-lost",
     "gpu-ecc",
+    "gpu-plugin-missing",
     "bad-rollout",
     "regional-outage",
     "crashloop-oom",

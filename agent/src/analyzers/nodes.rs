@@ -131,6 +131,19 @@ impl Analyzer for NodePressure {
     }
 }
 
+/// Whether a cordoned node still runs workload pods (not DaemonSet or static ones): a drain
+/// in progress, not a node forgotten after maintenance.
+pub(crate) fn draining(obs: &Observations<'_>, cluster: &str, node: &str) -> bool {
+    pods(obs).any(|(i, p)| {
+        i.cluster == cluster
+            && p.node.as_deref() == Some(node)
+            && matches!(p.phase.as_str(), "Running" | "Pending")
+            && p.owner
+                .as_ref()
+                .is_some_and(|o| o.kind != "DaemonSet" && o.kind != "Node")
+    })
+}
+
 /// A healthy node left cordoned while pods cannot be scheduled.
 struct CordonedNeeded;
 
@@ -146,17 +159,37 @@ impl Analyzer for CordonedNeeded {
                     .conditions
                     .iter()
                     .any(|c| c.type_.ends_with("Pressure") && c.status == "True");
-            if !n.unschedulable || !healthy {
+            // A node cordoned because its GPUs failed stays cordoned; one still being
+            // drained is someone's maintenance in progress.
+            if !n.unschedulable
+                || !healthy
+                || super::gpu::gpu_fault(obs, i.cluster, &n.name)
+                || draining(obs, i.cluster, &n.name)
+            {
                 continue;
             }
-            let pending = pods(obs)
+            let pending: Vec<_> = pods(obs)
                 .filter(|(pi, p)| {
                     pi.cluster == i.cluster && p.phase == "Pending" && p.node.is_none()
                 })
-                .count();
-            if pending == 0 {
+                .collect();
+            if pending.is_empty() {
                 continue;
             }
+            // The scheduler says the cordon is what keeps them out.
+            let blocked = pending.iter().any(|(_, p)| {
+                p.conditions.iter().any(|c| {
+                    c.type_ == "PodScheduled"
+                        && c.message
+                            .as_deref()
+                            .is_some_and(|m| m.contains("unschedulable"))
+                })
+            }) || super::events(obs).any(|(_, c, e)| {
+                c == i.cluster
+                    && e.reason == "FailedScheduling"
+                    && e.message.contains("unschedulable")
+            });
+            let pending = pending.len();
             let node = obj(i.cluster, "Node", None, &n.name);
             out.push(
                 FindingBuilder::new(
@@ -171,7 +204,11 @@ impl Analyzer for CordonedNeeded {
                         n.name
                     ),
                 )
-                .confidence(Confidence::LOW)
+                .confidence(if blocked {
+                    Confidence::MEDIUM
+                } else {
+                    Confidence::LOW
+                })
                 .call(i.call_id, "k8s_list")
                 .suggest("uncordon", json!({}), Some(node.clone()))
                 .build(),

@@ -3,6 +3,7 @@
 
 use super::{Analyzer, FindingBuilder, Observations, owner_target, pod_ref, pods};
 use crate::protocol::{Confidence, Finding};
+use medic_tools::k8s::tools::Summary;
 use serde_json::json;
 
 /// CrashLoopBackOff caused by OOMKilled.
@@ -24,11 +25,6 @@ impl Analyzer for CrashLoopOom {
                     continue;
                 }
                 let limit = c.limits.memory_bytes;
-                let new_limit = if limit > 0 {
-                    limit.saturating_mul(2)
-                } else {
-                    512 << 20
-                };
                 let target = owner_target(obs, &item, pod);
                 out.push(
                     FindingBuilder::new(
@@ -48,7 +44,7 @@ impl Analyzer for CrashLoopOom {
                     .call(item.call_id, "k8s_list")
                     .suggest(
                         "raise-memory-limit",
-                        json!({"container": c.name, "memory": format!("{}Mi", new_limit >> 20)}),
+                        json!({"container": c.name, "increase_percent": 100}),
                         target,
                     )
                     .build(),
@@ -128,26 +124,71 @@ impl Analyzer for CrashLoopExit {
                 let why = last
                     .and_then(|t| t.message.clone().or(t.reason.clone()))
                     .unwrap_or_default();
-                let target = owner_target(obs, &item, pod);
-                out.push(
-                    FindingBuilder::new(
-                        self.name(),
-                        &pod_ref(&item, pod),
-                        format!(
-                            "{}/{} container `{}` is in CrashLoopBackOff (exit {code}, {} restarts)",
-                            pod.namespace, pod.name, c.name, c.restarts
-                        ),
-                        format!("the process exits with code {code} shortly after start {why}; check its previous logs"),
+                let first = why
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .unwrap_or("");
+                // A crash that names a configuration error points at what the pod reads.
+                let config_error = is_config_error(&why);
+                let root_cause = if config_error && !pod.configmaps.is_empty() {
+                    format!(
+                        "the process exits with code {code} on a configuration error ({first}); it reads ConfigMap {} — check what changed there",
+                        pod.configmaps.join(", ")
                     )
-                    .confidence(Confidence::MEDIUM)
-                    .call(item.call_id, "k8s_list")
-                    .suggest("rollback", json!({}), target)
-                    .build(),
-                );
+                } else if first.is_empty() {
+                    format!(
+                        "the process exits with code {code} shortly after start; check its previous logs"
+                    )
+                } else {
+                    format!("the process exits with code {code} shortly after start: {first}")
+                };
+                let mut b = FindingBuilder::new(
+                    self.name(),
+                    &pod_ref(&item, pod),
+                    format!(
+                        "{}/{} container `{}` is in CrashLoopBackOff (exit {code}, {} restarts)",
+                        pod.namespace, pod.name, c.name, c.restarts
+                    ),
+                    root_cause,
+                )
+                .confidence(Confidence::MEDIUM)
+                .call(item.call_id, "k8s_list")
+                .quote(first.to_string());
+                if config_error {
+                    for cm in &pod.configmaps {
+                        b = b.object(super::obj(
+                            item.cluster,
+                            "ConfigMap",
+                            Some(&pod.namespace),
+                            cm,
+                        ));
+                    }
+                }
+                // No remediation of its own: a bad rollout (its own class) is rolled back;
+                // a crash on an unchanged template is not fixed by a rollback or restart.
+                out.push(b.build());
             }
         }
         out
     }
+}
+
+/// Whether a crash message reports a configuration (parse / validation) error.
+fn is_config_error(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    [
+        "config",
+        "yaml:",
+        "json:",
+        "toml:",
+        "did not find expected",
+        "cannot unmarshal",
+        "parse error",
+        "failed to parse",
+    ]
+    .iter()
+    .any(|n| t.contains(n))
 }
 
 /// ImagePullBackOff / ErrImagePull.
@@ -167,7 +208,6 @@ impl Analyzer for ImagePull {
                 ) {
                     continue;
                 }
-                let target = owner_target(obs, &item, pod);
                 out.push(
                     FindingBuilder::new(
                         self.name(),
@@ -181,7 +221,6 @@ impl Analyzer for ImagePull {
                     )
                     .confidence(Confidence::HIGH)
                     .call(item.call_id, "k8s_list")
-                    .suggest("rollback", json!({}), target)
                     .build(),
                 );
             }
@@ -300,11 +339,26 @@ impl Analyzer for Pending {
             .call(item.call_id, "k8s_list")
             .object(pod_ref(&item, pod))
             .quote(msg.clone());
+            if self.class == "pending-pvc" {
+                for claim in &pod.pvcs {
+                    b = b.object(super::obj(
+                        item.cluster,
+                        "PersistentVolumeClaim",
+                        Some(&pod.namespace),
+                        claim,
+                    ));
+                }
+            }
             if self.class == "pending-taint" {
                 // A healthy node left cordoned is the fixable case.
-                if let Some((ni, n)) = super::nodes(obs)
-                    .find(|(ni, n)| ni.cluster == item.cluster && n.unschedulable && n.ready)
-                {
+                // Never a node cordoned because its GPUs failed.
+                if let Some((ni, n)) = super::nodes(obs).find(|(ni, n)| {
+                    ni.cluster == item.cluster
+                        && n.unschedulable
+                        && n.ready
+                        && !super::gpu::gpu_fault(obs, ni.cluster, &n.name)
+                        && !super::nodes::draining(obs, ni.cluster, &n.name)
+                }) {
                     b = b.suggest(
                         "uncordon",
                         json!({}),
@@ -334,7 +388,7 @@ impl Analyzer for ProbeFailing {
         "probe-failing"
     }
     fn analyze(&self, obs: &Observations<'_>) -> Vec<Finding> {
-        let mut out = Vec::new();
+        let mut failing = Vec::new();
         for (item, pod) in pods(obs) {
             if pod.phase != "Running" || pod.ready {
                 continue;
@@ -345,31 +399,75 @@ impl Analyzer for ProbeFailing {
                     && e.namespace == pod.namespace
                     && e.name == pod.name
             });
-            let Some((_, _, e)) = ev else { continue };
+            if let Some((_, _, e)) = ev {
+                failing.push((item, pod, e, owner_target(obs, &item, pod)));
+            }
+        }
+        // Several replicas of one workload timing out together: it is overloaded (often
+        // CPU-throttled), and more replicas help where a restart would not.
+        let timeout = |m: &str| {
+            let m = m.to_ascii_lowercase();
+            m.contains("deadline exceeded") || m.contains("timeout") || m.contains("timed out")
+        };
+        let mut out = Vec::new();
+        for (item, pod, e, target) in &failing {
             let kind = if e.message.to_ascii_lowercase().contains("liveness") {
                 "liveness"
             } else {
                 "readiness"
             };
-            out.push(
-                FindingBuilder::new(
-                    self.name(),
-                    &pod_ref(&item, pod),
-                    format!(
-                        "{}/{} fails its {kind} probe (x{})",
-                        pod.namespace, pod.name, e.count
-                    ),
-                    format!(
-                        "the {kind} probe fails, so the pod is not Ready: {}",
-                        e.message
-                    ),
-                )
-                .confidence(Confidence::MEDIUM)
-                .call(item.call_id, "k8s_list")
-                .quote(e.message.clone())
-                .suggest("rollout-restart", json!({}), owner_target(obs, &item, pod))
-                .build(),
+            let overloaded = target
+                .as_ref()
+                .filter(|t| t.kind == "Deployment")
+                .and_then(|t| {
+                    let peers = failing
+                        .iter()
+                        .filter(|(_, _, pe, pt)| pt.as_ref() == Some(t) && timeout(&pe.message))
+                        .count();
+                    let autoscaled = obs.summaries().any(|i| {
+                        matches!(i.summary, Summary::Hpa(h) if i.cluster == t.cluster
+                        && Some(&h.namespace) == t.namespace.as_ref()
+                        && h.target.rsplit('/').next() == Some(t.name.as_str()))
+                    });
+                    let desired = super::workloads(obs).find_map(|(wi, w)| {
+                        (wi.cluster == t.cluster
+                            && w.kind == "Deployment"
+                            && Some(&w.namespace) == t.namespace.as_ref()
+                            && w.name == t.name)
+                            .then_some(w.desired)
+                    })?;
+                    (peers >= 2 && !autoscaled && desired > 0).then_some((peers, desired))
+                });
+            let mut root_cause = format!(
+                "the {kind} probe fails, so the pod is not Ready: {}",
+                e.message
             );
+            if let Some((peers, _)) = overloaded {
+                root_cause.push_str(&format!(
+                    "; {peers} replicas time out together: the workload is overloaded (CPU throttled or short of replicas), not stuck"
+                ));
+            }
+            let b = FindingBuilder::new(
+                self.name(),
+                &pod_ref(item, pod),
+                format!(
+                    "{}/{} fails its {kind} probe (x{})",
+                    pod.namespace, pod.name, e.count
+                ),
+                root_cause,
+            )
+            .confidence(Confidence::MEDIUM)
+            .call(item.call_id, "k8s_list")
+            .quote(e.message.clone());
+            let b = match overloaded {
+                Some((_, desired)) => b.suggest(
+                    "scale",
+                    json!({"replicas": desired + (desired / 2).max(1)}),
+                    target.clone(),
+                ),
+                None => b.suggest("rollout-restart", json!({}), target.clone()),
+            };
+            out.push(b.build());
         }
         out
     }

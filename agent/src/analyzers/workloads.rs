@@ -2,16 +2,16 @@
 
 use super::{Analyzer, FindingBuilder, Item, Observations, events, nodes, obj, pods, workloads};
 use crate::protocol::{Confidence, Finding};
-use medic_tools::k8s::core::WorkloadSummary;
+use medic_tools::k8s::core::{PodSummary, WorkloadSummary};
 use medic_tools::k8s::net::ServiceSummary;
 use medic_tools::k8s::tools::Summary;
-use medic_tools::k8s::types::Health;
 use serde_json::json;
+use std::collections::HashMap;
 
 /// Every workload analyzer.
 pub(crate) fn all() -> Vec<Box<dyn Analyzer>> {
     vec![
-        Box::new(BadRollout),
+        Box::new(super::rollout::BadRollout),
         Box::new(HpaAtMax),
         Box::new(KedaAtMax),
         Box::new(PdbBlocking),
@@ -22,13 +22,6 @@ pub(crate) fn all() -> Vec<Box<dyn Analyzer>> {
     ]
 }
 
-fn revision(w: &WorkloadSummary) -> i64 {
-    w.revision
-        .as_deref()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0)
-}
-
 fn services<'a>(
     obs: &'a Observations<'a>,
 ) -> impl Iterator<Item = (Item<'a>, &'a ServiceSummary)> + 'a {
@@ -36,95 +29,6 @@ fn services<'a>(
         Summary::Service(s) => Some((i, s)),
         _ => None,
     })
-}
-
-/// The newest ReplicaSet of a Deployment is unhealthy while an older revision exists.
-struct BadRollout;
-
-impl Analyzer for BadRollout {
-    fn name(&self) -> &'static str {
-        "bad-rollout"
-    }
-    fn analyze(&self, obs: &Observations<'_>) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (item, d) in workloads(obs).filter(|(_, w)| w.kind == "Deployment") {
-            let mut sets: Vec<&WorkloadSummary> = workloads(obs)
-                .filter(|(i, w)| {
-                    i.cluster == item.cluster
-                        && w.kind == "ReplicaSet"
-                        && w.namespace == d.namespace
-                        && w.owner
-                            .as_ref()
-                            .is_some_and(|o| o.kind == "Deployment" && o.name == d.name)
-                })
-                .map(|(_, w)| w)
-                .collect();
-            sets.sort_by_key(|w| std::cmp::Reverse(revision(w)));
-            let (Some(newest), Some(previous)) = (sets.first(), sets.get(1)) else {
-                continue;
-            };
-            // A mostly-ready new revision is not a bad rollout (one pod on a failed node is not).
-            if newest.desired == 0 || newest.ready * 2 > newest.desired {
-                continue;
-            }
-            let broken_pods: Vec<String> = pods(obs)
-                .filter(|(i, p)| {
-                    i.cluster == item.cluster
-                        && p.namespace == d.namespace
-                        && p.owner.as_ref().is_some_and(|o| o.name == newest.name)
-                        && p.health() == Health::Broken
-                })
-                .map(|(_, p)| p.name.clone())
-                .collect();
-            let stalled = d.conditions.iter().any(|c| {
-                c.type_ == "Progressing"
-                    && (c.status == "False"
-                        || c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
-            });
-            if broken_pods.is_empty() && !stalled {
-                continue;
-            }
-            let target = obj(item.cluster, "Deployment", Some(&d.namespace), &d.name);
-            let images_new = newest.images.join(", ");
-            let images_old = previous.images.join(", ");
-            let mut b = FindingBuilder::new(
-                self.name(),
-                &target,
-                format!(
-                    "rollout of {}/{} revision {} is failing ({}/{} ready)",
-                    d.namespace,
-                    d.name,
-                    revision(newest),
-                    newest.ready,
-                    newest.desired
-                ),
-                format!(
-                    "revision {} ({images_new}) does not become ready; revision {} ({images_old}) is the last known-good template",
-                    revision(newest),
-                    revision(previous)
-                ),
-            )
-            .confidence(if broken_pods.is_empty() { Confidence::MEDIUM } else { Confidence::HIGH })
-            .call(item.call_id, "k8s_list")
-            .object(obj(item.cluster, "ReplicaSet", Some(&d.namespace), &newest.name))
-            .object(obj(item.cluster, "ReplicaSet", Some(&d.namespace), &previous.name));
-            if let Some(p) = broken_pods.first() {
-                b = b.object(obj(item.cluster, "Pod", Some(&d.namespace), p));
-            }
-            if let Some(repo) = d.annotations.get("medic.dev/repo") {
-                b = b.quote(format!("workload source repository: {repo}"));
-            }
-            out.push(
-                b.suggest(
-                    "rollback",
-                    json!({"to_revision": revision(previous)}),
-                    Some(target.clone()),
-                )
-                .build(),
-            );
-        }
-        out
-    }
 }
 
 /// A plain HPA pinned at its maximum.
@@ -159,13 +63,11 @@ impl Analyzer for HpaAtMax {
                         h.metrics.join(", ")
                     ),
                 )
+                // No scale: the autoscaler would undo it; raising maxReplicas is a
+                // human's change to the HPA.
                 .confidence(Confidence::MEDIUM)
                 .call(i.call_id, "k8s_list")
-                .suggest(
-                    "scale",
-                    json!({"max_replicas": h.max + (h.max / 2).max(1)}),
-                    Some(obj(i.cluster, "Deployment", Some(&h.namespace), &target_name)),
-                )
+                .object(obj(i.cluster, "Deployment", Some(&h.namespace), &target_name))
                 .build(),
             );
         }
@@ -221,18 +123,15 @@ impl Analyzer for KedaAtMax {
                         so.target
                     ),
                 )
+                // No scale: KEDA owns the replica count.
                 .confidence(Confidence::MEDIUM)
                 .call(i.call_id, "k8s_list")
-                .suggest(
-                    "scale",
-                    json!({"max_replicas": max + (max / 2).max(1)}),
-                    Some(obj(
-                        i.cluster,
-                        "Deployment",
-                        Some(&so.namespace),
-                        &target_name,
-                    )),
-                )
+                .object(obj(
+                    i.cluster,
+                    "Deployment",
+                    Some(&so.namespace),
+                    &target_name,
+                ))
                 .build(),
             );
         }
@@ -311,6 +210,30 @@ impl Analyzer for QuotaExceeded {
                 .quote(e.message.clone())
                 .build(),
             );
+            // "exceeded quota: team-quota, requested: …" names the ResourceQuota.
+            let quota = e
+                .message
+                .split_once("exceeded quota: ")
+                .map(|(_, rest)| {
+                    rest.split(|c: char| c == ',' || c.is_whitespace())
+                        .next()
+                        .unwrap_or_default()
+                })
+                .filter(|q| !q.is_empty());
+            if let (Some(q), Some(f)) = (quota, out.last_mut()) {
+                f.evidence.push(crate::protocol::EvidenceRef::Source(
+                    medic_tools::EvidenceRef::Object(obj(
+                        cluster,
+                        "ResourceQuota",
+                        Some(&e.namespace),
+                        q,
+                    )),
+                ));
+                f.root_cause = format!(
+                    "ResourceQuota {}/{q} is exhausted: {}",
+                    e.namespace, e.message
+                );
+            }
         }
         out
     }
@@ -325,31 +248,64 @@ impl Analyzer for ServiceNoEndpoints {
     }
     fn analyze(&self, obs: &Observations<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
+        // Pods by (cluster, namespace), built only when a Service needs checking.
+        let mut by_ns: Option<HashMap<(&str, &str), Vec<&PodSummary>>> = None;
         for (i, s) in services(obs) {
             if s.selector.is_empty() || s.type_ == "ExternalName" || s.ready_endpoints > 0 {
                 continue;
             }
+            // Endpoints may simply be unknown (only EndpointSlices exist): the pods decide.
+            let index = by_ns.get_or_insert_with(|| {
+                let mut m: HashMap<(&str, &str), Vec<&PodSummary>> = HashMap::new();
+                for (pi, p) in pods(obs) {
+                    m.entry((pi.cluster, p.namespace.as_str()))
+                        .or_default()
+                        .push(p);
+                }
+                m
+            });
+            let matching: Vec<&PodSummary> = index
+                .get(&(i.cluster, s.namespace.as_str()))
+                .into_iter()
+                .flatten()
+                .filter(|p| {
+                    s.selector
+                        .iter()
+                        .all(|(k, v)| p.all_labels.get(k).is_some_and(|pv| pv == v))
+                })
+                .copied()
+                .collect();
+            if matching.iter().any(|p| p.ready) {
+                continue;
+            }
             let selector: Vec<String> =
                 s.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let why = if s.not_ready_endpoints > 0 {
-                format!(
-                    "{} matching pods exist but none is Ready",
-                    s.not_ready_endpoints
+            let not_ready = matching.len().max(s.not_ready_endpoints as usize);
+            let (why, confidence) = if not_ready > 0 {
+                (
+                    format!("{not_ready} matching pods exist but none is Ready"),
+                    Confidence::HIGH,
                 )
             } else {
-                format!("no pod matches the selector {}", selector.join(","))
-            };
-            out.push(
-                FindingBuilder::new(
-                    self.name(),
-                    &obj(i.cluster, "Service", Some(&s.namespace), &s.name),
-                    format!("Service {}/{} has no ready endpoints", s.namespace, s.name),
-                    format!("traffic to {} fails: {why}", s.name),
+                // Possibly pods medic cannot see (another namespace view, a gateway's own
+                // proxy): worth a look, not a verdict.
+                (
+                    format!("no pod matches the selector {}", selector.join(",")),
+                    Confidence::LOW,
                 )
-                .confidence(Confidence::HIGH)
-                .call(i.call_id, "k8s_list")
-                .build(),
-            );
+            };
+            let mut b = FindingBuilder::new(
+                self.name(),
+                &obj(i.cluster, "Service", Some(&s.namespace), &s.name),
+                format!("Service {}/{} has no ready endpoints", s.namespace, s.name),
+                format!("traffic to {} fails: {why}", s.name),
+            )
+            .confidence(confidence)
+            .call(i.call_id, "k8s_list");
+            if let Some(p) = matching.first() {
+                b = b.object(obj(i.cluster, "Pod", Some(&p.namespace), &p.name));
+            }
+            out.push(b.build());
         }
         out
     }
@@ -390,25 +346,43 @@ impl Analyzer for RouteToUnhealthyBackend {
                     continue;
                 };
                 let route = obj(i.cluster, "HTTPRoute", Some(&r.namespace), &r.name);
-                out.push(
-                    FindingBuilder::new(
-                        self.name(),
-                        &route,
-                        format!(
-                            "HTTPRoute {}/{} sends weight {} to backend {} which has no ready endpoints",
-                            r.namespace, r.name, bad.weight, bad.name
-                        ),
-                        format!("requests routed to {} fail; {} is healthy", bad.name, good.name),
-                    )
-                    .confidence(Confidence::HIGH)
-                    .call(i.call_id, "k8s_list")
-                    .suggest(
+                let b = FindingBuilder::new(
+                    self.name(),
+                    &route,
+                    format!(
+                        "HTTPRoute {}/{} sends weight {} to backend {} which has no ready endpoints",
+                        r.namespace, r.name, bad.weight, bad.name
+                    ),
+                    format!("requests routed to {} fail; {} is healthy", bad.name, good.name),
+                )
+                .confidence(Confidence::HIGH)
+                .call(i.call_id, "k8s_list");
+                // The healthy backend's Deployment is the standby traffic moves to.
+                let ns = good
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| r.namespace.clone());
+                let standby = workloads(obs).find(|(j, w)| {
+                    j.cluster == i.cluster
+                        && w.kind == "Deployment"
+                        && w.namespace == ns
+                        && w.name == good.name
+                });
+                let b = match standby {
+                    Some((j, w)) => b.suggest(
                         "failover",
-                        json!({"from_backend": bad.name, "to_backend": good.name}),
-                        Some(route.clone()),
-                    )
-                    .build(),
-                );
+                        json!({
+                            "route_cluster": i.cluster,
+                            "route_namespace": r.namespace,
+                            "route": r.name,
+                            "to_backend": good.name,
+                            "replicas": w.desired.max(1),
+                        }),
+                        Some(obj(j.cluster, "Deployment", Some(&w.namespace), &w.name)),
+                    ),
+                    None => b,
+                };
+                out.push(b.build());
             }
         }
         out
@@ -445,8 +419,8 @@ impl Analyzer for RegionalOutage {
             let Some((j, p)) = peer else { continue };
             let broken = obj(i.cluster, "Deployment", Some(&d.namespace), &d.name);
             let standby = obj(j.cluster, "Deployment", Some(&p.namespace), &p.name);
-            out.push(
-                FindingBuilder::new(
+            let route = failover_route(obs, j.cluster, &p.namespace, &p.name);
+            let b = FindingBuilder::new(
                     self.name(),
                     &broken,
                     format!(
@@ -462,15 +436,72 @@ impl Analyzer for RegionalOutage {
                 )
                 .confidence(Confidence::MEDIUM)
                 .call(i.call_id, "k8s_list")
-                .object(standby.clone())
-                .suggest(
-                    "failover",
-                    json!({"from_cluster": i.cluster, "to_cluster": j.cluster, "replicas": d.desired}),
-                    Some(standby.clone()),
-                )
-                .build(),
-            );
+                .object(standby.clone());
+            // Traffic moves at the standby's HTTPRoute; with none, nothing can be planned.
+            let b = match route {
+                Some((ri, r, backend)) => b
+                    .object(obj(ri.cluster, "HTTPRoute", Some(&r.namespace), &r.name))
+                    .suggest(
+                        "failover",
+                        json!({
+                            "route_cluster": ri.cluster,
+                            "route_namespace": r.namespace,
+                            "route": r.name,
+                            "to_backend": backend,
+                            "replicas": d.desired,
+                        }),
+                        Some(standby.clone()),
+                    ),
+                None => b,
+            };
+            out.push(b.build());
         }
         out
     }
+}
+
+/// The HTTPRoute in `cluster`/`namespace` with a Service backend serving `deployment`
+/// (named after it), and that backend's name.
+fn failover_route<'a>(
+    obs: &'a Observations<'a>,
+    cluster: &str,
+    namespace: &str,
+    deployment: &str,
+) -> Option<(
+    Item<'a>,
+    &'a medic_tools::k8s::crd::HttpRouteSummary,
+    String,
+)> {
+    let selects = |svc: &str| {
+        services(obs).any(|(j, s)| {
+            j.cluster == cluster
+                && s.namespace == namespace
+                && s.name == svc
+                && (svc == deployment
+                    || workloads(obs).any(|(k, w)| {
+                        k.cluster == cluster
+                            && w.kind == "Deployment"
+                            && w.namespace == namespace
+                            && w.name == deployment
+                            && !s.selector.is_empty()
+                            && s.selector.iter().all(|(key, v)| {
+                                w.selector.split(',').any(|kv| kv == format!("{key}={v}"))
+                            })
+                    }))
+        })
+    };
+    obs.summaries().find_map(|i| {
+        let Summary::HttpRoute(r) = i.summary else {
+            return None;
+        };
+        if i.cluster != cluster || r.namespace != namespace {
+            return None;
+        }
+        let backend = r.rules.iter().flat_map(|rule| &rule.backends).find(|b| {
+            b.kind == "Service"
+                && b.namespace.as_deref().is_none_or(|n| n == namespace)
+                && selects(&b.name)
+        })?;
+        Some((i, r, backend.name.clone()))
+    })
 }

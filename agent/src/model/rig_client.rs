@@ -188,6 +188,7 @@ impl RigClient {
         &self,
         req: CompletionRequest,
         deltas: Option<&UnboundedSender<String>>,
+        sent: &mut bool,
     ) -> std::result::Result<CompletionResponse, ProviderError> {
         match deltas {
             None => self.model.call(req).await,
@@ -195,6 +196,7 @@ impl RigClient {
                 let mut stream = self.model.stream(req)?;
                 while let Some(item) = stream.next().await {
                     if let Item::Event(StreamEvent::Text { text, .. }) = item? {
+                        *sent = true;
                         let _ = tx.send(text);
                     }
                 }
@@ -305,18 +307,22 @@ impl RigClient {
         loop {
             attempt += 1;
             let req = self.to_rig(request)?;
-            let outcome = tokio::time::timeout(timeout, self.attempt(req, deltas.as_ref())).await;
+            let mut sent = false;
+            let outcome =
+                tokio::time::timeout(timeout, self.attempt(req, deltas.as_ref(), &mut sent)).await;
             let retryable = match outcome {
                 Ok(Ok(resp)) => return Ok(from_rig(&resp)),
                 Ok(Err(e)) => {
                     let err = self.map_error(&e, attempt);
-                    let retry = e.is_retryable()
-                        || matches!(
-                            e.provider_response()
-                                .and_then(|r| r.status)
-                                .map(|s| s.as_u16()),
-                            Some(429 | 500..=599)
-                        );
+                    // Text already streamed cannot be taken back: a retry would repeat it.
+                    let retry = !sent
+                        && (e.is_retryable()
+                            || matches!(
+                                e.provider_response()
+                                    .and_then(|r| r.status)
+                                    .map(|s| s.as_u16()),
+                                Some(429 | 500..=599)
+                            ));
                     if !retry || attempt >= max_attempts {
                         return Err(err);
                     }
@@ -324,7 +330,7 @@ impl RigClient {
                     true
                 }
                 Err(_) => {
-                    if attempt >= max_attempts {
+                    if attempt >= max_attempts || sent {
                         return Err(AgentError::Timeout {
                             provider: self.config.provider.name().into(),
                             model: self.config.model.clone(),

@@ -1,15 +1,18 @@
 //! The investigation loop: analyzers first, then model ⇄ tools under hard budgets.
 
 use super::answer::{canonical_json, convert_final, quote_tool_output};
+use super::stream::AnswerStream;
 use super::{Outcome, Session};
 use crate::analyzers::Observations;
 use crate::error::Result;
 use crate::model::structured::{
     FinalAnswer, Step, calls_only_schema, final_only_schema, parse_step, step_schema,
 };
-use crate::model::{ChatMessage, ChatRequest, ToolCallRequest, ToolMode, ToolSpec};
+use crate::model::{
+    ChatMessage, ChatRequest, ChatResponse, DynModelClient, ToolCallRequest, ToolMode, ToolSpec,
+};
 use crate::prompt::system_prompt;
-use crate::protocol::{Event, Finding, Op, Proposal, StopReason, Usage};
+use crate::protocol::{Event, Finding, Op, Proposal, StopReason, TOOL_OUTPUT_PREVIEW_BYTES, Usage};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use medic_tools::ToolResult;
@@ -69,7 +72,9 @@ impl Run<'_> {
         let cap = cap.max(1);
         let first = self.next_call;
         self.next_call += calls.len();
-        // Boxed, owning futures: keeps the whole loop `Send` for `tokio::spawn`.
+        // Each call is its own task, so the CPU-heavy part of big listings (decoding,
+        // summarising, rendering) runs on all cores; `buffered` keeps at most `cap` in
+        // flight and the results in order.
         let mut futs: Vec<BoxFuture<'_, (String, medic_tools::Result<ToolResult>)>> =
             Vec::with_capacity(calls.len());
         for (k, (name, args)) in calls.iter().enumerate() {
@@ -77,13 +82,25 @@ impl Run<'_> {
             let call_id = format!("c{}", first + k + 1);
             let name = name.clone();
             let args = args.clone();
+            let registry = session.registry.clone();
+            let ctx = session.ctx.clone();
             futs.push(Box::pin(async move {
                 let _ = events.send(Event::ToolCallStarted {
                     call_id: call_id.clone(),
                     tool: name.clone(),
                     args: args.clone(),
                 });
-                let r = session.registry.call(&session.ctx, &name, args).await;
+                // The task keeps the investigation's span as the tool call's parent.
+                let span = tracing::Span::current();
+                let task = tokio::spawn(
+                    async move { registry.call(&ctx, &name, args).await }.instrument(span),
+                );
+                let r = match task.await {
+                    Ok(r) => r,
+                    Err(e) => Err(medic_tools::ToolError::Upstream(format!(
+                        "the tool call task failed: {e}"
+                    ))),
+                };
                 (call_id, r)
             }));
         }
@@ -100,12 +117,53 @@ impl Run<'_> {
                 error: r.error.as_ref().map(|e| e.message.clone()),
                 summary: r.text.lines().next().unwrap_or_default().to_string(),
             });
+            let (output, truncated) = output_preview(&r.text);
+            self.emit(Event::ToolOutput {
+                call_id: call_id.clone(),
+                output,
+                truncated,
+            });
             self.calls.insert(call_id.clone(), r.tool.clone());
             out.push((call_id.clone(), r.tool.clone(), r.text.clone()));
             self.results.push((call_id, r));
         }
         self.sync_usage();
         Ok(out)
+    }
+
+    /// One model call with text streamed: answer pieces go out as `AnswerDelta` events
+    /// while the reply is still arriving.
+    async fn complete_streaming(
+        &self,
+        model: &dyn DynModelClient,
+        request: &ChatRequest,
+        stream: &mut AnswerStream,
+    ) -> Result<ChatResponse> {
+        if !self.session.config.stream {
+            return model.complete_boxed(request, None).await;
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let call = model.complete_boxed(request, Some(tx));
+        tokio::pin!(call);
+        let reply = loop {
+            tokio::select! {
+                biased;
+                Some(delta) = rx.recv() => self.stream_piece(stream, &delta),
+                r = &mut call => break r,
+            }
+        };
+        // Deltas sent just before the call returned.
+        while let Ok(delta) = rx.try_recv() {
+            self.stream_piece(stream, &delta);
+        }
+        reply
+    }
+
+    fn stream_piece(&self, stream: &mut AnswerStream, delta: &str) {
+        let text = stream.push(delta);
+        if !text.is_empty() {
+            self.emit(Event::AnswerDelta { text });
+        }
     }
 
     fn budget_hit(&self, steps: u32) -> Option<StopReason> {
@@ -124,6 +182,19 @@ impl Run<'_> {
             None
         }
     }
+}
+
+/// A tool's output as the model read it, cut to [`TOOL_OUTPUT_PREVIEW_BYTES`] on a char
+/// boundary; `true` when it was cut.
+pub(crate) fn output_preview(text: &str) -> (String, bool) {
+    if text.len() <= TOOL_OUTPUT_PREVIEW_BYTES {
+        return (text.to_string(), false);
+    }
+    let mut end = TOOL_OUTPUT_PREVIEW_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (text[..end].to_string(), true)
 }
 
 fn question_text(op: &Op) -> String {
@@ -301,14 +372,34 @@ impl Session {
                 self.config.namespace.as_deref(),
             );
             run.run_tools_capped(&plan, 8).await?;
-            let labels = self
+            let labels: BTreeMap<String, BTreeMap<String, String>> = self
                 .ctx
                 .clusters()
                 .map(|c| (c.name.clone(), c.labels.clone()))
                 .collect();
-            let obs =
-                Observations::new(&run.results, self.ctx.clock.now()).with_cluster_labels(labels);
+            let tools = self.registry.names();
+            let obs = Observations::new(&run.results, self.ctx.clock.now())
+                .with_cluster_labels(labels.clone());
             analyzer_findings = self.analyzers.run(&obs);
+            let more = self.analyzers.follow_ups(&analyzer_findings, &obs, &tools);
+            if !more.is_empty() {
+                // A second pass over everything read, follow-ups included.
+                run.run_tools_capped(&more, 8).await?;
+                let obs = Observations::new(&run.results, self.ctx.clock.now())
+                    .with_cluster_labels(labels);
+                analyzer_findings = self.analyzers.run(&obs);
+            }
+            if !self.analyzers.names().is_empty() {
+                let obs = Observations::new(&run.results, self.ctx.clock.now());
+                if let Some(f) = crate::analyzers::healthy_finding(
+                    &analyzer_findings,
+                    &obs,
+                    self.config.namespace.as_deref(),
+                    &question,
+                ) {
+                    analyzer_findings.insert(0, f);
+                }
+            }
             for f in &analyzer_findings {
                 run.emit(Event::Finding(f.clone()));
             }
@@ -348,11 +439,14 @@ impl Session {
         let final_answer: Option<FinalAnswer>;
         let mut text_answer = String::new();
         let mut model_failed = false;
+        let mut answer_stream;
         loop {
             if forced.is_none() {
                 forced = run.budget_hit(steps);
             }
             let force_final = forced.is_some();
+            // Prose streams only from a call that offers no way to call a tool.
+            answer_stream = AnswerStream::new(force_final && !json_mode);
             if force_final {
                 messages.push(ChatMessage::User {
                     content: "Stop calling tools. Using the data in the <tool_output> blocks \
@@ -382,7 +476,12 @@ impl Session {
                 max_tokens: self.config.max_output_tokens,
                 temperature: None,
             };
-            let reply = match model.complete_boxed(&request, None).await {
+            // Every call streams: the answer of a final reply reaches clients as it is
+            // written (the call cannot know in advance that it will be the last one).
+            let reply = match run
+                .complete_streaming(model.as_ref(), &request, &mut answer_stream)
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     run.emit(Event::Error {
@@ -465,6 +564,7 @@ impl Session {
             .unwrap_or_default();
         let mut findings = analyzer_findings.clone();
         let mut proposals = Vec::new();
+        let model_answered = final_answer.is_some() || !text_answer.is_empty();
         let answer = match &final_answer {
             Some(f) => {
                 let converted = convert_final(f, &run.calls, &cluster, "model-");
@@ -491,9 +591,23 @@ impl Session {
         } else {
             answer
         };
-        run.emit(Event::AnswerDelta {
-            text: answer.clone(),
-        });
+        // What was streamed is normally the whole answer; send whatever is missing.
+        let streamed = if model_answered {
+            answer_stream.emitted()
+        } else {
+            ""
+        };
+        match answer.strip_prefix(streamed) {
+            Some("") => {}
+            Some(rest) => run.emit(Event::AnswerDelta {
+                text: rest.to_string(),
+            }),
+            // The streamed text was not the answer after all (rare: a reply repaired by
+            // the tolerant parser); send the answer after a break.
+            None => run.emit(Event::AnswerDelta {
+                text: format!("\n\n{answer}"),
+            }),
+        }
         let stop = if model_failed {
             StopReason::ModelError
         } else {
@@ -560,5 +674,29 @@ impl Session {
             quoted.into_iter().map(Option::unwrap_or_default).collect(),
             all_repeats,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_cuts_on_a_char_boundary() {
+        let short = "ok";
+        assert_eq!(output_preview(short), ("ok".to_string(), false));
+        // 'é' is two bytes: an odd limit lands inside one.
+        let long = "é".repeat(TOOL_OUTPUT_PREVIEW_BYTES);
+        let (cut, truncated) = output_preview(&long);
+        assert!(truncated);
+        assert!(cut.len() <= TOOL_OUTPUT_PREVIEW_BYTES);
+        assert!(cut.len() > TOOL_OUTPUT_PREVIEW_BYTES - 2);
+        assert!(long.starts_with(&cut));
+        let exact = "a".repeat(TOOL_OUTPUT_PREVIEW_BYTES);
+        assert_eq!(output_preview(&exact), (exact.clone(), false));
+        let odd = format!("a{}", "é".repeat(TOOL_OUTPUT_PREVIEW_BYTES / 2));
+        let (cut, truncated) = output_preview(&odd);
+        assert!(truncated);
+        assert_eq!(cut.len(), TOOL_OUTPUT_PREVIEW_BYTES - 1);
     }
 }

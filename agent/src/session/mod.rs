@@ -6,6 +6,7 @@
 
 mod answer;
 mod investigate;
+mod stream;
 
 use crate::analyzers::AnalyzerSet;
 use crate::error::Result;
@@ -61,6 +62,9 @@ pub struct SessionConfig {
     pub probe_cache: Option<PathBuf>,
     /// Output token cap per model call.
     pub max_output_tokens: Option<u64>,
+    /// Stream model replies, so the final answer reaches clients as `AnswerDelta` events
+    /// while it is written (default `true`).
+    pub stream: bool,
 }
 
 impl Default for SessionConfig {
@@ -72,6 +76,7 @@ impl Default for SessionConfig {
             namespace: None,
             probe_cache: crate::model::probe::default_cache_path(),
             max_output_tokens: Some(1500),
+            stream: true,
         }
     }
 }
