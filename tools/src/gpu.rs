@@ -5,7 +5,7 @@
 use crate::context::ToolContext;
 use crate::error::{Result, ToolError};
 use crate::evidence::{EvidenceRef, ObjectRef};
-use crate::k8s::core::{NodeSummary, PodSummary, node_summary, pod_summary};
+use crate::k8s::core::{NodeSummary, PodSummary, node_summaries, pod_summary};
 use crate::prom::{RawSeries, query};
 use crate::tool::{Render, Tool};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -247,11 +247,7 @@ pub async fn gpu_view(
     .iter()
     .map(pod_summary)
     .collect();
-    let summaries: Vec<NodeSummary> = nodes
-        .items
-        .iter()
-        .map(|n| node_summary(n, Some(&pods)))
-        .collect();
+    let summaries: Vec<NodeSummary> = node_summaries(&nodes.items, &pods);
     if let Some(o) = only
         && !summaries.iter().any(|n| n.name == o)
     {

