@@ -120,26 +120,67 @@ async fn github_shaped_api_serves_changes_and_records_writes() {
     assert_eq!(body["files"], json!([{"filename": "deploy/llama.yaml"}]));
     let (code, _) = get(&format!("{gh}/repos/acme/other/commits")).await;
     assert_eq!(code, 404);
+    // The Git database calls of a revert pull request, in the order medic makes them.
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        let req = http
+            .post(format!("{gh}/repos/acme/llama/{path}"))
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, head) = get(&format!("{gh}/repos/acme/llama/git/ref/heads/main")).await;
+    assert_eq!(head["object"]["sha"], "abc123", "main is the newest commit");
+    let (_, culprit) = get(&format!("{gh}/repos/acme/llama/git/commits/abc123")).await;
+    assert_eq!(culprit["parents"], json!([{"sha": "def456"}]));
+    let (_, parent) = get(&format!("{gh}/repos/acme/llama/git/commits/def456")).await;
+    let tree = parent["tree"]["sha"].as_str().unwrap().to_owned();
+    let (code, revert) = post(
+        "git/commits",
+        json!({"message": "Revert bump vllm", "tree": tree, "parents": ["abc123"]}),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let sha = revert["sha"].as_str().unwrap().to_owned();
+    assert_eq!(sha.len(), 40);
+    let (code, _) = post(
+        "git/refs",
+        json!({"ref": "refs/heads/revert-abc123", "sha": sha}),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let (code, _) = post("git/refs", json!({"ref": "refs/heads/main", "sha": sha})).await;
+    assert_eq!(code, 422, "main exists");
+    let (_, branch) = get(&format!(
+        "{gh}/repos/acme/llama/git/ref/heads/revert-abc123"
+    ))
+    .await;
+    assert_eq!(branch["object"]["sha"], sha.as_str());
+    let (_, again) = get(&format!("{gh}/repos/acme/llama/git/commits/{sha}")).await;
+    assert_eq!(again["tree"]["sha"], tree.as_str());
+    let (code, _) = get(&format!("{gh}/repos/acme/llama/git/ref/heads/nope")).await;
+    assert_eq!(code, 404);
+
     let pr = json!({"title": "Revert bump vllm", "head": "revert-abc123", "base": "main", "body": "medic"});
-    let r = reqwest::Client::new()
-        .post(format!("{gh}/repos/acme/llama/pulls"))
-        .json(&pr)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let created: Value = r.json().await.unwrap();
+    let (code, created) = post("pulls", pr).await;
+    assert_eq!(code, 201);
     assert_eq!(created["number"], 1);
+    assert_eq!(created["head"]["sha"], sha.as_str());
     let (_, open) = get(&format!("{gh}/repos/acme/llama/pulls")).await;
     assert_eq!(open[0]["title"], "Revert bump vllm");
     let log = h.github_log();
+    let paths: Vec<&str> = log.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(
-        (
-            log.len(),
-            log[0].path.as_str(),
-            log[0].body["head"].as_str()
-        ),
-        (1, "/repos/acme/llama/pulls", Some("revert-abc123"))
+        paths,
+        [
+            "/repos/acme/llama/git/commits",
+            "/repos/acme/llama/git/refs",
+            "/repos/acme/llama/git/refs",
+            "/repos/acme/llama/pulls"
+        ]
     );
+    assert_eq!(log[3].body["head"], "revert-abc123");
     h.shutdown().await;
 }

@@ -1,7 +1,11 @@
 //! A GitHub-REST-shaped listener over a bundle's `github/` folder, so demos need no network:
 //! GET `/repos/{o}/{r}`, `/commits`, `/commits/{sha}`, `/pulls`, `/pulls/{n}`, `/deployments`,
-//! `/compare/{base}...{head}`; POST `/pulls` and `/git/refs` are answered and recorded.
+//! `/compare/{base}...{head}`, and the Git database reads a revert needs
+//! (`/git/ref/heads/{branch}`, `/git/commits/{sha}`); POST `/pulls`, `/git/commits` and
+//! `/git/refs` are answered, recorded, and visible to later reads. `main` points at the
+//! newest commit of `commits.json`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -24,9 +28,17 @@ pub struct GithubRecord {
     pub body: Value,
 }
 
+/// Git objects written through the API: `owner/repo` → branch → sha, and created commits.
+#[derive(Default)]
+struct Written {
+    refs: HashMap<String, HashMap<String, String>>,
+    commits: HashMap<String, Vec<Value>>,
+}
+
 #[derive(Clone)]
 pub(crate) struct GithubState {
     repos: Arc<Mutex<Vec<GithubRepo>>>,
+    written: Arc<Mutex<Written>>,
     pub log: Arc<Mutex<Vec<GithubRecord>>>,
 }
 
@@ -34,8 +46,13 @@ impl GithubState {
     pub fn new(repos: Vec<GithubRepo>) -> GithubState {
         GithubState {
             repos: Arc::new(Mutex::new(repos)),
+            written: Arc::default(),
             log: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, Written> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -52,6 +69,15 @@ pub(crate) fn router(state: GithubState) -> Router {
             "/repos/{owner}/{repo}/git/refs",
             axum::routing::post(create_ref),
         )
+        .route(
+            "/repos/{owner}/{repo}/git/ref/heads/{*branch}",
+            get(branch_ref),
+        )
+        .route(
+            "/repos/{owner}/{repo}/git/commits",
+            axum::routing::post(create_commit),
+        )
+        .route("/repos/{owner}/{repo}/git/commits/{sha}", get(git_commit))
         .with_state(state)
 }
 
@@ -261,6 +287,12 @@ async fn create_pull(
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
     record(&st, "POST", format!("/repos/{owner}/{repo}/pulls"), &body);
+    let head_sha = body["head"].as_str().and_then(|b| {
+        st.written()
+            .refs
+            .get(&format!("{owner}/{repo}"))
+            .and_then(|r| r.get(b).cloned())
+    });
     let created = with_repo(&st, &owner, &repo, |r| {
         let number = r
             .pulls
@@ -271,7 +303,7 @@ async fn create_pull(
             + 1;
         let pr = json!({
             "number": number, "state": "open", "title": body["title"], "body": body["body"],
-            "head": {"ref": body["head"]}, "base": {"ref": body["base"]},
+            "head": {"ref": body["head"], "sha": head_sha}, "base": {"ref": body["base"]},
             "html_url": format!("https://github.com/{owner}/{repo}/pull/{number}"),
             "url": format!("https://api.github.com/repos/{owner}/{repo}/pulls/{number}"),
             "id": number, "draft": body["draft"].as_bool().unwrap_or(false), "merged": false,
@@ -299,6 +331,141 @@ async fn create_ref(
     if with_repo(&st, &owner, &repo, |_| ()).is_none() {
         return not_found();
     }
-    let reply = json!({"ref": body["ref"], "object": {"sha": body["sha"], "type": "commit"}});
+    let (Some(name), Some(sha)) = (
+        body["ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("refs/heads/")),
+        body["sha"].as_str(),
+    ) else {
+        return unprocessable("ref must be refs/heads/<branch> and sha a commit");
+    };
+    let mut w = st.written();
+    let refs = w.refs.entry(format!("{owner}/{repo}")).or_default();
+    if refs.contains_key(name) || name == "main" {
+        return unprocessable("Reference already exists");
+    }
+    refs.insert(name.to_owned(), sha.to_owned());
+    let reply = json!({"ref": body["ref"], "object": {"sha": sha, "type": "commit"}});
     (http::StatusCode::CREATED, axum::Json(reply)).into_response()
+}
+
+fn unprocessable(message: &str) -> Response {
+    (
+        http::StatusCode::UNPROCESSABLE_ENTITY,
+        axum::Json(
+            json!({"message": message, "documentation_url": "https://docs.github.com/rest"}),
+        ),
+    )
+        .into_response()
+}
+
+/// `GET /git/ref/heads/{branch}`: `main` is the newest commit of `commits.json`; other
+/// branches exist once created through `POST /git/refs`.
+async fn branch_ref(
+    State(st): State<GithubState>,
+    Path((owner, repo, branch)): Path<(String, String, String)>,
+) -> Response {
+    let head = if branch == "main" {
+        with_repo(&st, &owner, &repo, |r| {
+            r.commits.first().map(|c| sha_of(c).to_owned())
+        })
+        .flatten()
+    } else {
+        st.written()
+            .refs
+            .get(&format!("{owner}/{repo}"))
+            .and_then(|r| r.get(&branch).cloned())
+    };
+    match head {
+        Some(sha) => axum::Json(json!({
+            "ref": format!("refs/heads/{branch}"),
+            "object": {"sha": sha, "type": "commit"}
+        }))
+        .into_response(),
+        None => not_found(),
+    }
+}
+
+/// `GET /git/commits/{sha}`: the Git commit object of a listed or created commit; a listed
+/// commit's parent defaults to the next older one in `commits.json`.
+async fn git_commit(
+    State(st): State<GithubState>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+) -> Response {
+    if let Some(c) = st
+        .written()
+        .commits
+        .get(&format!("{owner}/{repo}"))
+        .and_then(|cs| cs.iter().find(|c| sha_of(c) == sha).cloned())
+    {
+        return axum::Json(c).into_response();
+    }
+    let found = with_repo(&st, &owner, &repo, |r| {
+        let i = r
+            .commits
+            .iter()
+            .position(|c| !sha.is_empty() && sha_of(c) == sha)?;
+        let c = &r.commits[i];
+        let parents: Vec<Value> = match c["parents"].as_array() {
+            Some(p) if !p.is_empty() => p.iter().map(|p| json!({"sha": p["sha"]})).collect(),
+            _ => r
+                .commits
+                .get(i + 1)
+                .map(|p| vec![json!({"sha": sha_of(p)})])
+                .unwrap_or_default(),
+        };
+        // A listed commit without a recorded tree gets a stable stand-in.
+        let tree = c["commit"]["tree"]["sha"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("tree-of-{}", sha_of(c)));
+        Some(json!({
+            "sha": sha_of(c), "message": c["commit"]["message"], "author": c["commit"]["author"],
+            "committer": c["commit"]["committer"], "tree": {"sha": tree}, "parents": parents,
+        }))
+    })
+    .flatten();
+    match found {
+        Some(c) => axum::Json(c).into_response(),
+        None => not_found(),
+    }
+}
+
+/// `POST /git/commits`: records the commit and answers it with a sha derived from its
+/// content, as Git does (not Git's exact bytes: nothing here checks them).
+async fn create_commit(
+    State(st): State<GithubState>,
+    Path((owner, repo)): Path<(String, String)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    record(
+        &st,
+        "POST",
+        format!("/repos/{owner}/{repo}/git/commits"),
+        &body,
+    );
+    if with_repo(&st, &owner, &repo, |_| ()).is_none() {
+        return not_found();
+    }
+    let (Some(tree), Some(parents), Some(message)) = (
+        body["tree"].as_str(),
+        body["parents"].as_array(),
+        body["message"].as_str(),
+    ) else {
+        return unprocessable("tree, parents and message are required");
+    };
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(format!("tree {tree}\n{parents:?}\n{message}").as_bytes());
+    let sha: String = hex::encode(h.finalize())[..40].to_owned();
+    let commit = json!({
+        "sha": sha, "message": message, "tree": {"sha": tree},
+        "parents": parents.iter().map(|p| json!({"sha": p})).collect::<Vec<_>>(),
+    });
+    st.written()
+        .commits
+        .entry(format!("{owner}/{repo}"))
+        .or_default()
+        .push(commit.clone());
+    (http::StatusCode::CREATED, axum::Json(commit)).into_response()
 }

@@ -121,7 +121,13 @@ impl Query {
                 // Counter semantics: a drop is a reset, counted from zero.
                 let increase: f64 = pts
                     .windows(2)
-                    .map(|w| if w[1].1 >= w[0].1 { w[1].1 - w[0].1 } else { w[1].1 })
+                    .map(|w| {
+                        if w[1].1 >= w[0].1 {
+                            w[1].1 - w[0].1
+                        } else {
+                            w[1].1
+                        }
+                    })
                     .sum();
                 if func == RangeFn::Rate {
                     increase / (last.0 - first.0)
@@ -456,7 +462,9 @@ async fn series_handler(
         return error("bad_data", "no match[] parameter provided").into_response();
     }
     match matched(&st, &p) {
-        Ok(s) => ok(Value::Array(s.into_iter().map(|s| metric(s, true)).collect())),
+        Ok(s) => ok(Value::Array(
+            s.into_iter().map(|s| metric(s, true)).collect(),
+        )),
         Err(e) => e.into_response(),
     }
 }
