@@ -72,7 +72,7 @@ pub async fn run(cmd: ApprovalsCommand, config: &Config, target: &KubeTarget) ->
                     "{:<36}  {:<18}  {:<16}  {:<8}  {:<9}  {:<20}  {}",
                     s.request.id,
                     s.request.summary.playbook,
-                    s.request.summary.cluster,
+                    s.request.summary.clusters().join(","),
                     s.request.summary.risk.as_str(),
                     format!("{}/{}", p.have, p.need),
                     s.request.requester,
@@ -96,7 +96,8 @@ pub async fn run(cmd: ApprovalsCommand, config: &Config, target: &KubeTarget) ->
                 .ok_or_else(|| anyhow!("approval `{id}` has no recorded plan"))?;
             let plan: Plan = serde_json::from_value(recorded.plan)?;
             println!("{}", plan.render());
-            let status = medic_engine::view::approval_status(&state, None, None, None, Utc::now());
+            let phase = execution_phase(book.audit().path(), &id)?;
+            let status = medic_engine::view::approval_status(&state, None, phase, None, Utc::now());
             println!("\nplan hash: {}", status.plan_hash);
             println!(
                 "requested by {} at {}",
@@ -178,12 +179,50 @@ async fn decide(
     if let Some(r) = &status.refusal {
         println!("{r}");
     }
-    if matches!(status.state.as_str(), "failed" | "undone" | "refused")
-        || (approve && status.refusal.is_some() && status.state == "pending")
-    {
-        bail!("approval {} did not go through", status.approval_id);
+    // Success means the decision counted: an approval executed (or recorded, waiting for
+    // more), or a deny recorded. A refusal, a request already decided, or an execution
+    // that was refused, stopped or undone exits non-zero.
+    let already = status
+        .refusal
+        .as_deref()
+        .is_some_and(|r| r.starts_with("already "));
+    let went_through = if approve {
+        status.state == "executed" || (status.state == "pending" && status.refusal.is_none())
+    } else {
+        status.state == "denied" && !already
+    };
+    if !went_through {
+        bail!(
+            "approval {}: your {} did not go through (state {})",
+            status.approval_id,
+            if approve { "approval" } else { "deny" },
+            status.state
+        );
     }
     Ok(())
+}
+
+/// How the execution of an approval ended, from its `execution_finished` record
+/// (`executed`, `refused`, `failed`, `undone`); `None` when it has not finished.
+fn execution_phase(log: &std::path::Path, id: &str) -> Result<Option<&'static str>> {
+    let filter = medic_approvals::audit::ExportFilter {
+        approval: Some(id.to_string()),
+        kind: Some(medic_approvals::audit::RecordKind::Other(
+            "execution_finished".into(),
+        )),
+        ..Default::default()
+    };
+    let mut phase = None;
+    for record in medic_approvals::audit::export(log, filter)? {
+        phase = match record?.payload["outcome"]["outcome"].as_str() {
+            Some("succeeded") => Some("executed"),
+            Some("refused") => Some("refused"),
+            Some("stopped") => Some("failed"),
+            Some("rolled_back") => Some("undone"),
+            _ => phase,
+        };
+    }
+    Ok(phase)
 }
 
 /// The book alone (no clusters): enough to read approvals.

@@ -62,6 +62,58 @@ fn verify_passes_then_names_the_edited_record() {
     assert!(stdout.contains("BROKEN at line 3"), "{stdout}");
 }
 
+/// Rewrites the log's lines with `f` and returns what `medic audit verify` printed and
+/// whether it succeeded.
+fn verify_after(f: impl FnOnce(&mut Vec<String>) -> String) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    write_log(&log);
+    let mut lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let tail = f(&mut lines);
+    std::fs::write(&log, lines.join("\n") + &tail).unwrap();
+    let out = medic(&["audit", "verify", "--log", log.to_str().unwrap()]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn verify_names_a_deleted_a_swapped_record_and_a_torn_tail() {
+    let (ok, out) = verify_after(|l| {
+        l.remove(1);
+        "\n".into()
+    });
+    assert!(!ok);
+    assert!(
+        out.contains("BROKEN at line 2 (seq 3): expected seq 2, found seq 3: a record was deleted"),
+        "{out}"
+    );
+    let (ok, out) = verify_after(|l| {
+        l.swap(1, 2);
+        "\n".into()
+    });
+    assert!(!ok);
+    assert!(
+        out.contains("BROKEN at line 2 (seq 3): expected seq 2, found seq 3"),
+        "{out}"
+    );
+    // A crash in the middle of the last write: the line has no newline.
+    let (ok, out) = verify_after(|l| {
+        let last = l.pop().unwrap();
+        l.push(last[..last.len() / 2].to_owned());
+        String::new()
+    });
+    assert!(!ok);
+    assert!(out.contains("BROKEN at line 4"), "{out}");
+    assert!(out.contains("torn tail"), "{out}");
+    assert!(out.contains("3 records verified before it"), "{out}");
+}
+
 #[test]
 fn export_filters_by_actor_proposal_and_time() {
     let dir = tempfile::tempdir().unwrap();

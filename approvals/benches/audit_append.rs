@@ -4,6 +4,12 @@
 //! one-at-a-time appends (records/s, p50/p99 latency) and group commit from many
 //! concurrent appenders (records/s, p99 latency of one append). Targets: >= 1,000/s and
 //! >= 20,000/s. Writes under the target directory (a real disk, not tmpfs).
+//!
+//! Each one-at-a-time run is paired with a run of the floor — the same bytes appended
+//! with a bare `write` + `fdatasync` to a file in the same directory — so the difference
+//! is medic's software cost, whatever the disk is doing at that moment (on a shared
+//! machine the flush time varies by 10x from minute to minute).
+//! `MEDIC_BENCH_DIR=/dev/shm` measures the software alone (tmpfs: sync is free).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -32,6 +38,28 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
+}
+
+/// The floor: `n` appends of one record's bytes with a bare write + fdatasync each.
+fn floor(dir: &std::path::Path, n: u64, line: &[u8]) -> (f64, Duration, Duration) {
+    use std::io::Write;
+    let path = dir.join(format!("floor-{}.jsonl", uuid::Uuid::new_v4()));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let mut lat = Vec::with_capacity(n as usize);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        f.write_all(line).unwrap();
+        f.sync_data().unwrap();
+        lat.push(t.elapsed());
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    lat.sort();
+    (rate, pct(&lat, 0.5), pct(&lat, 0.99))
 }
 
 fn sequential(dir: &std::path::Path, n: u64) -> (f64, Duration, Duration) {
@@ -106,20 +134,41 @@ fn main() {
         .build()
         .unwrap();
 
-    let mut rates = Vec::new();
-    let mut p50s = Vec::new();
-    let mut p99s = Vec::new();
+    // One record's bytes as the log writes them, for the floor.
+    let sample = {
+        let path = dir.path().join("sample.jsonl");
+        let (log, _) = AuditLog::open(&path).unwrap();
+        log.append_blocking(draft(0)).unwrap();
+        drop(log);
+        std::fs::read(&path).unwrap()
+    };
+    let (mut rates, mut p50s, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut frates, mut fp50s, mut fp99s) = (Vec::new(), Vec::new(), Vec::new());
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
     for _ in 0..runs {
+        let (r, p50, p99) = floor(dir.path(), 2000, &sample);
+        frates.push(r);
+        fp50s.push(us(p50));
+        fp99s.push(us(p99));
         let (r, p50, p99) = sequential(dir.path(), 2000);
         rates.push(r);
-        p50s.push(p50.as_secs_f64() * 1e6);
-        p99s.push(p99.as_secs_f64() * 1e6);
+        p50s.push(us(p50));
+        p99s.push(us(p99));
     }
+    let (fp50, p50) = (median(fp50s), median(p50s.clone()));
     println!(
-        "audit append, one at a time (fdatasync each): median {:.0} records/s, p50 {:.0} us, p99 {:.0} us  (target >= 1,000/s; {runs} runs x 2000)",
+        "floor, bare write + fdatasync of the same {} bytes: median {:.0} records/s, p50 {:.0} us, p99 {:.0} us",
+        sample.len(),
+        median(frates),
+        fp50,
+        median(fp99s)
+    );
+    println!(
+        "audit append, one at a time (fdatasync each): median {:.0} records/s, p50 {:.0} us, p99 {:.0} us  (target >= 1,000/s; {runs} runs x 2000); software over the floor at p50: {:.0} us",
         median(rates),
-        median(p50s),
-        median(p99s)
+        p50,
+        median(p99s),
+        p50 - fp50
     );
 
     let mut rates = Vec::new();

@@ -388,21 +388,20 @@ impl ApprovalBook {
         let mut results = Vec::new();
         let mut refusal = None;
         for (i, check) in summary.access.iter().enumerate() {
-            let call = self
-                .reviewer
-                .review_boxed(&summary.cluster, &id.kube, check);
+            // Each operation is reviewed by the API server of the cluster it runs on.
+            let cluster = check.cluster_or(&summary.cluster);
+            let call = self.reviewer.review_boxed(cluster, &id.kube, check);
             let (allowed, reason) = match tokio::time::timeout(REVIEW_TIMEOUT, call).await {
                 Ok(Ok(v)) => (v.allowed, v.reason),
                 Ok(Err(e)) => (false, format!("review failed: {e}")),
                 Err(_) => (false, format!("review timed out after {REVIEW_TIMEOUT:?}")),
             };
-            results.push(
-                json!({ "step": i + 1, "check": check, "allowed": allowed, "reason": reason }),
-            );
+            results.push(json!({ "step": i + 1, "cluster": cluster, "check": check, "allowed": allowed, "reason": reason }));
             if !allowed {
                 refusal = Some(Refusal::AccessDenied {
                     identity: id.name.clone(),
                     kube_user: id.kube.user.clone(),
+                    cluster: cluster.to_owned(),
                     step: i + 1,
                     check: Box::new(check.clone()),
                     reason,
@@ -414,6 +413,7 @@ impl ApprovalBook {
             "identity": id.name,
             "kube": id.kube,
             "cluster": summary.cluster,
+            "clusters": summary.clusters(),
             "allowed": refusal.is_none(),
             "results": results,
         });
@@ -489,5 +489,120 @@ impl ApprovalBook {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use serde_json::json;
+
+    use super::*;
+    use crate::audit::{ExportFilter, export};
+    use crate::identity::{IdentityMap, KubeIdentity};
+    use crate::plan::{AccessCheck, RecordedPlan, Risk};
+    use crate::policy::Policy;
+    use crate::review::{AccessReviewer, AccessVerdict, shared};
+
+    struct AllowAll;
+
+    impl AccessReviewer for AllowAll {
+        async fn review(
+            &self,
+            _: &str,
+            _: &KubeIdentity,
+            _: &AccessCheck,
+        ) -> Result<AccessVerdict> {
+            Ok(AccessVerdict {
+                allowed: true,
+                reason: String::new(),
+            })
+        }
+    }
+
+    /// Only this crate can touch an `Approved`'s plan, so only here can a plan be edited
+    /// after approval: the re-check before execution must refuse it and record why.
+    #[tokio::test]
+    async fn a_plan_edited_after_approval_is_refused_before_execution() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = IdentityMap::from_yaml(
+            "- { name: medic, kube_user: medic, agent: true }\n- { name: alice, kube_user: alice }\n- { name: bob, kube_user: bob }\n",
+        )
+        .unwrap();
+        let book = ApprovalBook::open(dir.path(), Policy::default(), ids, shared(AllowAll))
+            .await
+            .unwrap();
+        let check = AccessCheck {
+            verb: "patch".into(),
+            group: "apps".into(),
+            resource: "deployments".into(),
+            subresource: Some("scale".into()),
+            namespace: Some("ai".into()),
+            name: Some("llama".into()),
+            cluster: None,
+        };
+        let body = json!({"replicas": 3});
+        let plan = RecordedPlan {
+            summary: PlanSummary {
+                plan_id: "p1".into(),
+                hash: PlanHash::of(&body).unwrap(),
+                playbook: "scale".into(),
+                cluster: "c1".into(),
+                namespaces: vec!["ai".into()],
+                risk: Risk::Low,
+                access: vec![check],
+                title: "scale llama to 3".into(),
+            },
+            plan: body,
+        };
+        let now = Utc::now();
+        let req = book
+            .request(&plan, &"alice".parse().unwrap(), now)
+            .await
+            .unwrap();
+        let out = book
+            .decide::<RecordedPlan>(
+                &req.id,
+                &"bob".parse().unwrap(),
+                Decision::Approve,
+                &req.plan_hash,
+                now,
+            )
+            .await
+            .unwrap();
+        let Outcome::Approved(approved) = out else {
+            panic!("expected approval, got {}", out.describe());
+        };
+        book.recheck(&*approved, now).await.unwrap();
+
+        let mut edited = (*approved).clone();
+        edited.plan.plan["replicas"] = json!(30);
+        let found = PlanHash::of(&edited.plan).unwrap();
+        match book.recheck(&edited, now).await {
+            Err(Error::Refused { refusal, .. }) => assert_eq!(
+                *refusal,
+                Refusal::PlanChanged {
+                    expected: req.plan_hash.to_string(),
+                    found: found.to_string(),
+                }
+            ),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let last = export(book.audit().path(), ExportFilter::default())
+            .unwrap()
+            .last()
+            .unwrap()
+            .unwrap();
+        assert_eq!(last.kind, RecordKind::Refusal);
+        assert_eq!(last.payload["stage"], "recheck");
+        assert!(
+            last.payload["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("the plan changed since it was shown; re-review"),
+            "{last:?}"
+        );
+        // The untouched approval still holds.
+        book.recheck(&*approved, now).await.unwrap();
     }
 }

@@ -39,8 +39,10 @@
 //! `agent: true` identity), is not the requester; the hash they saw and the stored plan's
 //! hash equal the request's (one changed byte means "the plan changed since it was shown;
 //! re-review"); the request has not expired; no change freeze covers the plan; one of
-//! their roles covers the plan's playbook, cluster, namespaces and risk; and a
-//! SubjectAccessReview *as them* passes for every operation. Two approvals by one person
+//! their roles covers the plan's playbook, every cluster it acts on, its namespaces and
+//! risk; and a SubjectAccessReview *as them* passes for every operation — each sent to the
+//! API server of the cluster that operation runs on ([`AccessCheck::cluster`]), so a
+//! failover that scales in one cluster and shifts traffic in another is reviewed by both. Two approvals by one person
 //! count once. A deny from anyone in a covering role (or the requester, withdrawing) wins,
 //! and revokes an approval whose execution has not started. Execution impersonates the
 //! approver whose approval completed the request ([`Approved::impersonate`]); for an
@@ -115,7 +117,7 @@
 //! |---|---|
 //! | `version` | `1` |
 //! | `expiry` | request lifetime, e.g. `15m`, `1h30m` (units s, m, h, d); default 15m |
-//! | `roles[]` | `name`, `members` (identity names, `user:<kube user>`, `group:<kube group>`, `*`), `playbooks` / `clusters` / `namespaces` globs (default `["*"]`; cluster-scoped plans need namespaces `*`), `max_risk` |
+//! | `roles[]` | `name`, `members` (identity names, `user:<kube user>`, `group:<kube group>`, `*`), `playbooks` / `clusters` / `namespaces` globs (default `["*"]`; cluster-scoped plans need namespaces `*`; a plan acting on several clusters needs every one covered), `max_risk` |
 //! | `thresholds[]` | `name`, `min_risk`, `approvals` (distinct people), `from_roles` (default: any covering role), `playbooks` / `clusters` / `namespaces` globs; all applicable thresholds must be met, else one approval suffices |
 //! | `freezes[]` | `name`, `start`, `end` (RFC 3339, end exclusive), `clusters` / `namespaces` globs, `reason`; blocks approval and execution |
 //! | `auto_approve[]` | `runbook`, `playbooks` / `clusters` / `namespaces` globs, `max_risk` (must be `low`), `run_as` (identity executed and reviewed as; not medic). Off when empty |

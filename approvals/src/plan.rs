@@ -77,6 +77,19 @@ pub struct AccessCheck {
     /// Object name; `None` for collection operations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The cluster the operation runs on, when it is not the plan's own
+    /// ([`PlanSummary::cluster`]): a failover scales a standby in one cluster and shifts
+    /// traffic in another, and each SubjectAccessReview must go to the cluster whose RBAC
+    /// will authorize the call. `None` means the plan's cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+impl AccessCheck {
+    /// The cluster this operation runs on: its own, else the plan's `default`.
+    pub fn cluster_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.cluster.as_deref().unwrap_or(default)
+    }
 }
 
 impl fmt::Display for AccessCheck {
@@ -92,9 +105,13 @@ impl fmt::Display for AccessCheck {
             write!(f, " {name}")?;
         }
         match &self.namespace {
-            Some(ns) => write!(f, " in namespace {ns}"),
-            None => f.write_str(" (cluster-scoped)"),
+            Some(ns) => write!(f, " in namespace {ns}")?,
+            None => f.write_str(" (cluster-scoped)")?,
         }
+        if let Some(c) = &self.cluster {
+            write!(f, " on cluster {c}")?;
+        }
+        Ok(())
     }
 }
 
@@ -202,6 +219,18 @@ pub struct PlanSummary {
 }
 
 impl PlanSummary {
+    /// Every cluster the plan acts on: its own first, then those its operations name, each
+    /// once. Policies look at all of them: a role must cover each, a freeze on any blocks.
+    pub fn clusters(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = vec![self.cluster.as_str()];
+        for c in self.access.iter().filter_map(|a| a.cluster.as_deref()) {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     /// True when some operation of the plan is on a cluster-scoped object.
     pub fn touches_cluster_scope(&self) -> bool {
         self.access.iter().any(|a| a.namespace.is_none())

@@ -39,6 +39,9 @@ pub enum Refusal {
         identity: String,
         /// Kubernetes user reviewed.
         kube_user: String,
+        /// The cluster whose API server answered (the step's own cluster).
+        #[serde(default)]
+        cluster: String,
         /// 1-based step (index into the plan's access checks).
         step: usize,
         /// The operation denied.
@@ -102,13 +105,14 @@ impl fmt::Display for Refusal {
             Refusal::AccessDenied {
                 identity,
                 kube_user,
+                cluster,
                 step,
                 check,
                 reason,
             } => {
                 write!(
                     f,
-                    "SubjectAccessReview denied step {step} for {identity} (as {kube_user}): {check}"
+                    "SubjectAccessReview on cluster {cluster} denied step {step} for {identity} (as {kube_user}): {check}"
                 )?;
                 if !reason.is_empty() {
                     write!(f, " ({reason})")?;

@@ -293,7 +293,7 @@ impl ApprovalState {
             r.expires_at.to_rfc3339()
         );
         let _ = writeln!(out, "  playbook:   {}", s.playbook);
-        let _ = writeln!(out, "  cluster:    {}", s.cluster);
+        let _ = writeln!(out, "  cluster:    {}", s.clusters().join(", "));
         let _ = writeln!(out, "  namespaces: {}", s.namespaces.join(", "));
         let _ = writeln!(out, "  plan hash:  {}", r.plan_hash);
         let _ = writeln!(

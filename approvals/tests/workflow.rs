@@ -207,7 +207,7 @@ async fn failed_access_review_names_the_step() {
     );
     assert_eq!(
         r.to_string(),
-        "SubjectAccessReview denied step 2 for carol (as carol@corp.example): create pods/eviction llama-0 in namespace ai (RBAC: no rule allows it)"
+        "SubjectAccessReview on cluster aks-eu-west denied step 2 for carol (as carol@corp.example): create pods/eviction llama-0 in namespace ai (RBAC: no rule allows it)"
     );
     // The SAR results are in the log before the refusal.
     let kinds: Vec<RecordKind> = export(book.audit().path(), ExportFilter::default())

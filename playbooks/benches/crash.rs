@@ -28,5 +28,13 @@ fn main() {
         stats.seed,
         start.elapsed().as_secs_f64()
     );
+    let late: usize = ["done", "finished"]
+        .iter()
+        .filter_map(|s| stats.kills_after.get(*s))
+        .sum();
+    println!(
+        "kills before the child finished: {} (the rest landed while it was exiting)",
+        stats.kills - late
+    );
     println!("kills after: {:?}", stats.kills_after);
 }

@@ -84,6 +84,17 @@ pub enum Error {
     /// The approvals crate (audit log, re-check) failed.
     #[error(transparent)]
     Approvals(#[from] medic_approvals::Error),
+    /// A local file the executor needs (its per-plan execution lock) could not be used.
+    #[error("could not {op} {}: {source}; check the data directory's permissions and free space", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A value could not be encoded or decoded.
     #[error("could not encode or decode {what}: {source}")]
     Json {

@@ -20,7 +20,8 @@
 //!   step, then per step writes an intent record, re-checks the target, dry-runs, applies as
 //!   the approver, and records the answer; then post-checks, and undo on failure.
 //!   [`Executor::resume`] finishes an execution a crash interrupted without applying any
-//!   step twice.
+//!   step twice. Both hold `<data dir>/executions/<plan hash>.lock` while they run, so two
+//!   executors (two processes, or one plan approved twice) never run one plan at once.
 
 mod error;
 mod executor;

@@ -92,6 +92,7 @@ impl ObjectRef {
             subresource: subresource.map(str::to_owned),
             namespace: self.namespace.clone(),
             name: Some(self.name.clone()),
+            cluster: None,
         })
     }
 }
@@ -362,9 +363,10 @@ pub struct Step {
 }
 
 impl Step {
-    /// The SubjectAccessReview this step needs; `None` for read-only waits and pull requests.
+    /// The SubjectAccessReview this step needs, on the step's own cluster; `None` for
+    /// read-only waits and pull requests.
     pub fn access(&self) -> Result<Option<AccessCheck>> {
-        Ok(Some(match &self.op {
+        let mut check = match &self.op {
             Operation::Patch { target, .. } => target.access("patch", None)?,
             Operation::Cordon { node, .. } | Operation::Uncordon { node, .. } => {
                 node.access("patch", None)?
@@ -379,7 +381,9 @@ impl Step {
                 r
             }
             Operation::WaitFor { .. } | Operation::RevertPullRequest(_) => return Ok(None),
-        }))
+        };
+        check.cluster = Some(self.cluster.clone());
+        Ok(Some(check))
     }
 
     /// The object this step changes, when it changes one.

@@ -30,6 +30,34 @@ fn refused<P>(o: BookOutcome<P>) -> Refusal {
     }
 }
 
+/// What the refusal records of an approval say (the book's `message`, the executor's
+/// `reason`), in order.
+fn recorded_why(book: &medic_approvals::ApprovalBook, approval_id: &str) -> Vec<String> {
+    records(book, approval_id)
+        .iter()
+        .filter(|r| r.kind == RecordKind::Refusal)
+        .map(|r| {
+            r.payload["message"]
+                .as_str()
+                .or(r.payload["reason"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Nothing reached the point of mutating: no intent, no step, no undo recorded.
+fn assert_nothing_executed(book: &medic_approvals::ApprovalBook, approval_id: &str) {
+    let recs = records(book, approval_id);
+    for kind in [
+        RecordKind::ExecutionIntent,
+        RecordKind::StepApplied,
+        RecordKind::Undo,
+    ] {
+        assert_eq!(count(&recs, kind.clone()), 0, "{kind} recorded: {recs:#?}");
+    }
+}
+
 fn refusal_reason(o: &Outcome) -> &str {
     match o {
         Outcome::Refused { reason } => reason,
@@ -109,7 +137,14 @@ async fn self_approval_medic_and_a_failing_sar_are_refused() {
         book.get(&req.id).await.unwrap().unwrap().status,
         Status::Pending
     );
-    assert_eq!(count(&records(&book, &req.id), RecordKind::Refusal), 3);
+    let why = recorded_why(&book, &req.id);
+    assert_eq!(why.len(), 3, "{why:?}");
+    assert!(why[0].contains("requested this plan and cannot approve it"));
+    assert!(why[1].contains("medic's own identity, which can never approve"));
+    assert!(
+        why[2].starts_with("SubjectAccessReview on cluster aks-eu-west denied step 1 for carol")
+    );
+    assert_nothing_executed(&book, &req.id);
     assert_eq!(w.mutations(), vec![]);
     assert_verified(&book);
 }
@@ -148,9 +183,12 @@ async fn expired_approvals_execute_nothing() {
         report.outcome
     );
     assert_eq!(w.mutations(), vec![]);
-    let recs = records(&book, approved.approval_id());
-    assert_eq!(count(&recs, RecordKind::ExecutionIntent), 0);
-    assert_eq!(count(&recs, RecordKind::Refusal), 1);
+    let why = recorded_why(&book, approved.approval_id());
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(why[0].starts_with("the request expired at"), "{why:?}");
+    assert_nothing_executed(&book, approved.approval_id());
+    let why = recorded_why(&book, &req.id);
+    assert!(why[0].starts_with("the request expired at"), "{why:?}");
     assert_verified(&book);
 }
 
@@ -173,6 +211,22 @@ async fn a_plan_edited_after_it_was_shown_needs_a_new_approval() {
     );
     assert!(matches!(r, Refusal::PlanChanged { .. }), "{r:?}");
     assert_eq!(w.mutations(), vec![]);
+    assert_eq!(
+        book.get(&req.id).await.unwrap().unwrap().status,
+        Status::Pending
+    );
+    let why = recorded_why(&book, &req.id);
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(
+        why[0].starts_with("the plan changed since it was shown; re-review"),
+        "{why:?}"
+    );
+    // The same proposal planned again (a new plan id and clock) is another plan: an
+    // approval of one never runs the other.
+    let again = gpu_plan(&w, "gpu-node-3").await;
+    assert_ne!(again.hash().unwrap(), req.plan_hash);
+    assert_nothing_executed(&book, &req.id);
+    assert_verified(&book);
 }
 
 #[tokio::test]
@@ -200,6 +254,14 @@ freezes:
     let reason = refusal_reason(&report.outcome);
     assert!(reason.contains("gpu-maintenance"), "{reason}");
     assert_eq!(w.mutations(), vec![]);
+    let why = recorded_why(&book, approved.approval_id());
+    assert_eq!(
+        why,
+        vec![
+            "change freeze gpu-maintenance is active until 2026-06-24 00:00:00 UTC: GPU firmware rollout in progress"
+        ]
+    );
+    assert_nothing_executed(&book, approved.approval_id());
     assert_verified(&book);
 }
 
@@ -227,6 +289,8 @@ async fn a_resource_changed_since_approval_is_not_touched() {
         "{reason}"
     );
     assert_eq!(w.mutations().len(), before, "the executor must not write");
+    assert_eq!(recorded_why(&book, approved.approval_id()), vec![reason]);
+    assert_nothing_executed(&book, approved.approval_id());
     let node = w
         .sandbox
         .object("aks-eu-west", "v1", "Node", "", "gpu-node-3")
@@ -275,6 +339,8 @@ async fn a_disruption_budget_429_before_execution_runs_nothing() {
     let reason = refusal_reason(&report.outcome);
     assert!(reason.contains("429"), "{reason}");
     assert_eq!(w.mutations().len(), before);
+    assert_eq!(recorded_why(&book, approved.approval_id()), vec![reason]);
+    assert_nothing_executed(&book, approved.approval_id());
     assert_verified(&book);
 }
 
@@ -324,6 +390,25 @@ async fn a_disruption_budget_429_mid_plan_stops_and_never_forces() {
             .object("aks-eu-west", "v1", "Pod", "ai", "llama-7c6d9b8f4d-9hv5t")
             .is_some()
     );
+    // Recorded: an intent per step tried, step 3's 429 with its reason, and no undo (the
+    // budget said no; stopping is not a failed post-check).
+    let recs = records(&book, approved.approval_id());
+    assert_eq!(count(&recs, RecordKind::ExecutionIntent), 3);
+    let last = recs
+        .iter()
+        .rfind(|r| r.kind == RecordKind::StepApplied)
+        .unwrap();
+    assert_eq!(last.payload["step"], 3);
+    assert_eq!(last.payload["outcome"]["result"], "failed");
+    assert_eq!(last.payload["outcome"]["status"], 429);
+    assert!(
+        last.payload["outcome"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("nothing is forced"),
+        "{last:?}"
+    );
+    assert_eq!(count(&recs, RecordKind::Undo), 0);
     assert_verified(&book);
 }
 
@@ -377,7 +462,47 @@ async fn one_of_two_required_approvals_runs_nothing_and_deny_wins() {
         book.get(&req.id).await.unwrap().unwrap().status,
         Status::Denied
     );
+    // A later approval cannot bring it back.
+    let late = book
+        .decide::<Plan>(
+            &req.id,
+            &actor("slack:U01ALICE"),
+            Decision::Approve,
+            &req.plan_hash,
+            w.now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(late, BookOutcome::AlreadyDecided { .. }),
+        "{}",
+        late.describe()
+    );
     assert_eq!(w.mutations(), vec![]);
+    let recs = records(&book, &req.id);
+    let decisions: Vec<(String, String)> = recs
+        .iter()
+        .filter(|r| r.kind == RecordKind::Decision)
+        .map(|r| {
+            (
+                r.payload["decision"].as_str().unwrap().to_owned(),
+                r.payload["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        vec![
+            ("approve".to_owned(), "pending".to_owned()),
+            ("deny".to_owned(), "denied".to_owned())
+        ]
+    );
+    assert_eq!(
+        recorded_why(&book, &req.id),
+        vec!["the request is already denied, not approved"]
+    );
+    assert_nothing_executed(&book, &req.id);
+    assert_verified(&book);
 }
 
 #[tokio::test]
@@ -410,5 +535,42 @@ async fn a_deny_after_approval_revokes_it_before_execution() {
         report.outcome
     );
     assert_eq!(w.mutations(), vec![]);
+    assert_eq!(
+        recorded_why(&book, approved.approval_id()),
+        vec!["the request is denied, not approved"]
+    );
+    assert_nothing_executed(&book, approved.approval_id());
+    assert_verified(&book);
+}
+
+#[tokio::test]
+async fn a_plan_another_executor_is_running_is_not_run_twice() {
+    let w = world("gpu-xid79").await;
+    let plan = gpu_plan(&w, "gpu-node-3").await;
+    let book = w.book(POLICY).await;
+    let approved = approve(&book, &plan, "alice", "bob", w.now()).await;
+    // Another process executing this plan holds its lock.
+    let dir = book.audit().path().parent().unwrap().join("executions");
+    std::fs::create_dir_all(&dir).unwrap();
+    let held = std::fs::File::create(dir.join(format!("{}.lock", approved.plan_hash()))).unwrap();
+    held.lock().unwrap();
+    for report in [
+        w.executor(&book).execute(&approved).await.unwrap(),
+        w.executor(&book).resume(&approved).await.unwrap(),
+    ] {
+        assert!(
+            refusal_reason(&report.outcome)
+                .contains("another medic executor is running this very plan"),
+            "{:?}",
+            report.outcome
+        );
+    }
+    assert_eq!(w.mutations(), vec![]);
+    assert_nothing_executed(&book, approved.approval_id());
+    assert_eq!(recorded_why(&book, approved.approval_id()).len(), 2);
+    // Once it is released (the holder finished or died), execution proceeds.
+    drop(held);
+    let report = w.executor(&book).execute(&approved).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
     assert_verified(&book);
 }

@@ -71,7 +71,7 @@ pub struct Role {
     pub members: Vec<Member>,
     /// Playbook globs this role may approve.
     pub playbooks: Vec<String>,
-    /// Cluster globs.
+    /// Cluster globs; every cluster a plan acts on must match.
     pub clusters: Vec<String>,
     /// Namespace globs; a plan touching cluster-scoped objects needs `*`.
     pub namespaces: Vec<String>,
@@ -88,11 +88,13 @@ impl Role {
                 self.name, plan.playbook
             ));
         }
-        if !any_match(&self.clusters, &plan.cluster) {
-            return Err(format!(
-                "role {} may not approve on cluster {}",
-                self.name, plan.cluster
-            ));
+        // A plan spanning clusters (failover) needs a role covering every one of them.
+        if let Some(c) = plan
+            .clusters()
+            .into_iter()
+            .find(|c| !any_match(&self.clusters, c))
+        {
+            return Err(format!("role {} may not approve on cluster {c}", self.name));
         }
         if let Some(ns) = plan
             .namespaces
@@ -139,7 +141,7 @@ pub struct Threshold {
     pub from_roles: Vec<String>,
     /// Playbook globs.
     pub playbooks: Vec<String>,
-    /// Cluster globs.
+    /// Cluster globs (matches when any cluster of the plan matches).
     pub clusters: Vec<String>,
     /// Namespace globs (matches when any namespace of the plan matches).
     pub namespaces: Vec<String>,
@@ -154,7 +156,7 @@ pub struct Freeze {
     pub start: DateTime<Utc>,
     /// End (exclusive).
     pub end: DateTime<Utc>,
-    /// Cluster globs.
+    /// Cluster globs (a plan acting on any matching cluster is blocked).
     pub clusters: Vec<String>,
     /// Namespace globs; `*` also freezes cluster-scoped changes.
     pub namespaces: Vec<String>,
@@ -163,11 +165,14 @@ pub struct Freeze {
 }
 
 impl Freeze {
-    /// True when the freeze blocks this plan at `now`.
+    /// True when the freeze blocks this plan at `now` (on any cluster the plan acts on).
     pub fn blocks(&self, plan: &PlanSummary, now: DateTime<Utc>) -> bool {
         self.start <= now
             && now < self.end
-            && any_match(&self.clusters, &plan.cluster)
+            && plan
+                .clusters()
+                .into_iter()
+                .any(|c| any_match(&self.clusters, c))
             && (self.namespaces.iter().any(|n| n == "*")
                 || plan
                     .namespaces
@@ -183,7 +188,7 @@ pub struct AutoApprove {
     pub runbook: String,
     /// Playbook globs.
     pub playbooks: Vec<String>,
-    /// Cluster globs.
+    /// Cluster globs; every cluster a plan acts on must match.
     pub clusters: Vec<String>,
     /// Namespace globs.
     pub namespaces: Vec<String>,
@@ -198,7 +203,10 @@ impl AutoApprove {
     pub fn allows(&self, runbook: &str, plan: &PlanSummary) -> bool {
         self.runbook == runbook
             && any_match(&self.playbooks, &plan.playbook)
-            && any_match(&self.clusters, &plan.cluster)
+            && plan
+                .clusters()
+                .into_iter()
+                .all(|c| any_match(&self.clusters, c))
             && plan
                 .namespaces
                 .iter()
@@ -229,7 +237,10 @@ impl Policy {
             .filter(|t| {
                 plan.risk >= t.min_risk
                     && any_match(&t.playbooks, &plan.playbook)
-                    && any_match(&t.clusters, &plan.cluster)
+                    && plan
+                        .clusters()
+                        .into_iter()
+                        .any(|c| any_match(&t.clusters, c))
                     && (t.namespaces.iter().any(|n| n == "*")
                         || plan
                             .namespaces

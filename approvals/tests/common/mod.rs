@@ -95,6 +95,7 @@ pub fn check(verb: &str, resource: &str, sub: Option<&str>, ns: &str, name: &str
         subresource: sub.map(str::to_owned),
         namespace: Some(ns.into()),
         name: Some(name.into()),
+        cluster: None,
     }
 }
 
@@ -113,11 +114,14 @@ pub fn plan(playbook: &str, ns: &str, risk: Risk) -> TestPlan {
     }
 }
 
-/// Denies (kube user, verb, resource) triples; allows everything else. Counts calls.
+/// Denies (kube user, verb, resource) triples, and everything a (cluster, kube user) pair
+/// in `deny_on` asks; allows everything else. Records every call and the cluster it went to.
 #[derive(Default)]
 pub struct FakeReviewer {
     pub deny: Vec<(String, String, String)>,
+    pub deny_on: Vec<(String, String)>,
     pub calls: Mutex<Vec<(String, String, String)>>,
+    pub clusters: Mutex<Vec<String>>,
 }
 
 impl AccessReviewer for FakeReviewer {
@@ -127,10 +131,15 @@ impl AccessReviewer for FakeReviewer {
         who: &KubeIdentity,
         check: &AccessCheck,
     ) -> Result<AccessVerdict> {
-        assert_eq!(cluster, "aks-eu-west");
+        // A check naming its cluster must be asked there; others go to the plan's cluster.
+        assert_eq!(cluster, check.cluster.as_deref().unwrap_or("aks-eu-west"));
         let key = (who.user.clone(), check.verb.clone(), check.resource.clone());
         self.calls.lock().unwrap().push(key.clone());
-        let denied = self.deny.contains(&key);
+        self.clusters.lock().unwrap().push(cluster.to_owned());
+        let denied = self.deny.contains(&key)
+            || self
+                .deny_on
+                .contains(&(cluster.to_owned(), who.user.clone()));
         Ok(AccessVerdict {
             allowed: !denied,
             reason: if denied {

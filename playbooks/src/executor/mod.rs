@@ -13,7 +13,8 @@
 //!    steps run, each recorded.
 //!
 //! [`Executor::resume`] (module `resume`) replays the records of an approval and finishes it
-//! without applying any step twice.
+//! without applying any step twice. Both entry points first take the plan's execution lock
+//! (an `flock` under the data directory); while another executor holds it they refuse.
 
 mod checks;
 mod resume;
@@ -208,6 +209,11 @@ impl std::fmt::Debug for Executor {
     }
 }
 
+/// The per-plan execution lock (an exclusive `flock`), released when dropped.
+pub(crate) struct PlanLock {
+    _file: std::fs::File,
+}
+
 /// Per-run state shared by the step loop, the post-checks and undo.
 pub(crate) struct Run<'a> {
     pub approved: &'a Approved<Plan>,
@@ -282,8 +288,19 @@ impl Executor {
     }
 
     /// Executes an approved plan. Errors are infrastructure failures (audit log, API
-    /// unreachable); refusals and failed steps are [`Outcome`]s, all recorded.
+    /// unreachable); refusals and failed steps are [`Outcome`]s, all recorded. While
+    /// another executor (this process or another) runs the very same plan, it is refused.
     pub async fn execute(&self, approved: &Approved<Plan>) -> Result<ExecutionReport> {
+        let Some(_lock) = self.lock_plan(approved).await? else {
+            return self.busy(approved).await;
+        };
+        self.execute_locked(approved).await
+    }
+
+    pub(crate) async fn execute_locked(
+        &self,
+        approved: &Approved<Plan>,
+    ) -> Result<ExecutionReport> {
         let mut run = self.start(approved);
         if let Some(reason) = self.gate(approved, 1).await? {
             return self.finish(run, Outcome::Refused { reason }).await;
@@ -295,6 +312,51 @@ impl Executor {
         });
         let outcome = self.run_from(&mut run, 1, &Default::default()).await?;
         self.finish(run, outcome).await
+    }
+
+    /// Takes `<data dir>/executions/<plan hash>.lock` without waiting; `None` when another
+    /// executor holds it. A plan is pinned to exact object versions and resumed by its
+    /// hash, so two executors of one plan could each see a step "intended, not applied"
+    /// and both apply it; the lock makes one of them stand down. The OS drops the lock
+    /// when the holder exits, kill -9 included.
+    pub(crate) async fn lock_plan(&self, approved: &Approved<Plan>) -> Result<Option<PlanLock>> {
+        let dir = self
+            .book
+            .audit()
+            .path()
+            .parent()
+            .map(|d| d.join("executions"))
+            .unwrap_or_else(|| std::path::PathBuf::from("executions"));
+        let path = dir.join(format!("{}.lock", approved.plan_hash().as_str()));
+        tokio::task::spawn_blocking(move || -> Result<Option<PlanLock>> {
+            let io = |op, e| Error::Io {
+                op,
+                path: path.clone(),
+                source: e,
+            };
+            std::fs::create_dir_all(&dir).map_err(|e| io("create the directory of", e))?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| io("open", e))?;
+            match file.try_lock() {
+                Ok(()) => Ok(Some(PlanLock { _file: file })),
+                Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => Err(io("lock", e)),
+            }
+        })
+        .await
+        .map_err(|e| Error::Precondition(format!("the execution lock task failed: {e}")))?
+    }
+
+    /// Refuses (recorded) an execution whose plan another executor is running.
+    pub(crate) async fn busy(&self, approved: &Approved<Plan>) -> Result<ExecutionReport> {
+        let reason = "another medic executor is running this very plan right now; nothing was executed here — its progress is in the audit log".to_owned();
+        self.refuse(approved, "lock", None, &reason).await?;
+        let run = self.start(approved);
+        self.finish(run, Outcome::Refused { reason }).await
     }
 
     pub(crate) fn start<'a>(&self, approved: &'a Approved<Plan>) -> Run<'a> {

@@ -67,6 +67,9 @@ impl Executor {
     /// recorded as already applied, otherwise it runs (its target re-checked first, so a
     /// changed object stops instead). A finished execution is reported, not re-run.
     pub async fn resume(&self, approved: &Approved<Plan>) -> Result<ExecutionReport> {
+        let Some(_lock) = self.lock_plan(approved).await? else {
+            return self.busy(approved).await;
+        };
         let path = self.book.audit().path().to_owned();
         let hash = approved.plan_hash().as_str().to_owned();
         let recorded = tokio::task::spawn_blocking(move || read(&path, &hash))
@@ -86,7 +89,7 @@ impl Executor {
             return Ok(run.report);
         }
         if recorded.intents.is_empty() && recorded.outcomes.is_empty() {
-            return self.execute(approved).await;
+            return self.execute_locked(approved).await;
         }
         let plan = approved.plan();
         if let Some(reason) = recorded.undo_reason.clone() {

@@ -311,9 +311,10 @@ pub fn run(iterations: usize, child: impl Fn() -> Command) -> CrashStats {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let bundle = Bundle::load(bundle_dir()).unwrap();
-    // From the calibration run: how many acknowledgements a full run prints, and the
-    // longest gap between two of them.
-    let mut calibrated: Option<(usize, Duration)> = None;
+    // From the calibration run: when each acknowledgement arrived (since spawn). A kill
+    // is armed after a random number k of them and fires a random part of the way to the
+    // (k+1)-th, so kills spread over every stage instead of piling up after the end.
+    let mut calibrated: Option<Vec<Duration>> = None;
     for it in 0..iterations + 1 {
         let sandbox = rt
             .block_on(Sandbox::start(&bundle, SandboxOptions::default()))
@@ -338,11 +339,20 @@ pub fn run(iterations: usize, child: impl Fn() -> Command) -> CrashStats {
         };
         let mut finished = None;
         for _attempt in 0..10 {
-            let kill = match calibrated {
-                Some((acks, gap)) if kills_left > 0 => Some(KillAt {
-                    after_lines: rng.below(acks as u64) as usize,
-                    extra: Duration::from_micros(rng.below(gap.as_micros() as u64 + 1)),
-                }),
+            let kill = match &calibrated {
+                Some(stamps) if kills_left > 0 => {
+                    let k = rng.below(stamps.len() as u64) as usize;
+                    let since = if k == 0 {
+                        Duration::ZERO
+                    } else {
+                        stamps[k - 1]
+                    };
+                    let gap = stamps[k].saturating_sub(since);
+                    Some(KillAt {
+                        after_lines: k,
+                        extra: Duration::from_micros(rng.below(gap.as_micros() as u64 + 1)),
+                    })
+                }
                 _ => None,
             };
             let err_file = data.path().join("child.err");
@@ -359,12 +369,7 @@ pub fn run(iterations: usize, child: impl Fn() -> Command) -> CrashStats {
                     "calibration run did not finish: {lines:?}\n{}",
                     std::fs::read_to_string(&err_file).unwrap_or_default()
                 );
-                let gap = stamps
-                    .windows(2)
-                    .map(|w| w[1] - w[0])
-                    .max()
-                    .unwrap_or(Duration::from_millis(5));
-                calibrated = Some((stamps.len(), gap));
+                calibrated = Some(stamps);
             }
             if killed {
                 kills_left -= 1;
