@@ -102,6 +102,11 @@ pub struct ApprovalState {
     pub approved_seq: Option<u64>,
     /// True once the executor wrote an execution intent for it.
     pub executing: bool,
+    /// How its execution ended (`executed`, `refused`, `failed`, `undone`), from the
+    /// executor's `execution_finished` record; `None` until then. Every process reading
+    /// the same log sees it, not only the one that executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
 }
 
 /// How far a request is from approval.
@@ -152,6 +157,7 @@ impl ApprovalState {
             denial: None,
             approved_seq: None,
             executing: false,
+            finished: None,
         }
     }
 

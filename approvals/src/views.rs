@@ -216,6 +216,24 @@ impl Views {
                     );
                 }
             }
+            RecordKind::Other(k) if k == "execution_finished" => {
+                let phase = match rec.payload["outcome"]["outcome"].as_str() {
+                    Some("succeeded") => "executed",
+                    Some("refused") => "refused",
+                    Some("stopped") => "failed",
+                    Some("rolled_back") => "undone",
+                    _ => "finished",
+                };
+                if let Some(id) = &rec.approval_id
+                    && let Some(mut state) = self.get(id)?
+                {
+                    state.finished = Some(phase.to_owned());
+                    batch.insert(
+                        format!("req:{id}").as_bytes(),
+                        enc("approval state", &state)?,
+                    );
+                }
+            }
             RecordKind::ProposalMade => {
                 if let Some(pid) = &rec.proposal_id {
                     batch.insert(

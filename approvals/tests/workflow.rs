@@ -606,6 +606,36 @@ async fn execution_intent_freezes_the_decision() {
         out.describe()
     );
     assert!(book.get(&req.id).await.unwrap().unwrap().executing);
+    assert_eq!(book.get(&req.id).await.unwrap().unwrap().finished, None);
+    // The executor's final record is materialised, so every process reading the log (another
+    // terminal, the server) sees how the execution ended, not a perpetual "executing".
+    book.record(
+        audit::RecordDraft::new(
+            t0(),
+            "medic",
+            RecordKind::Other("execution_finished".into()),
+            serde_json::json!({"outcome": {"outcome": "rolled_back", "reason": "post-check failed"}}),
+        )
+        .approval(a.approval_id()),
+    )
+    .await
+    .unwrap();
+    let state = book.get(&req.id).await.unwrap().unwrap();
+    assert_eq!(state.finished.as_deref(), Some("undone"));
+    // And the views rebuilt from the log agree.
+    drop(book);
+    std::fs::remove_dir_all(dir.path().join(medic_approvals::VIEWS_DIR)).unwrap();
+    let reopened = common::book(dir.path()).await;
+    assert_eq!(
+        reopened
+            .get(&req.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .finished
+            .as_deref(),
+        Some("undone")
+    );
 }
 
 #[tokio::test]

@@ -84,8 +84,11 @@ pub fn approval_status(
     let computed = match s.status {
         Status::Pending if s.request.expires_at <= now => "expired",
         Status::Pending => "pending",
-        Status::Approved if s.executing => "executing",
-        Status::Approved => "approved",
+        Status::Approved => match s.finished.as_deref() {
+            Some(phase) => phase,
+            None if s.executing => "executing",
+            None => "approved",
+        },
         Status::Denied => "denied",
     };
     let mut waiting_for = Vec::new();
