@@ -86,12 +86,22 @@ impl Remediation {
         // else as the context's default (see `PlanContext::dry_run_as`).
         let mut ctx = (*self.plan_ctx).clone();
         ctx.now = self.now();
+        let fallback = ctx.dry_run_as.clone();
         if let Some(who) = self.book.identities().resolve(requester)
             && !who.agent
         {
             ctx.dry_run_as = Some(who.kube.clone());
         }
-        let plan = medic_playbooks::propose(&ctx, playbook, params).await?;
+        let mut plan = medic_playbooks::propose(&ctx, playbook, params.clone()).await?;
+        // A requester who may not make these changes themselves (the usual reason someone
+        // else approves) would see only 403s; show what an on-call approver would meet.
+        if plan.dry_run.iter().any(|d| d.api_status == 403)
+            && fallback.is_some()
+            && fallback != ctx.dry_run_as
+        {
+            ctx.dry_run_as = fallback;
+            plan = medic_playbooks::propose(&ctx, playbook, params).await?;
+        }
         let now = self.now();
         let plan_json = serde_json::to_value(&plan).map_err(Error::Json)?;
         self.book
