@@ -27,6 +27,12 @@ steps:
       findings: []
 "#;
 
+/// How long a plan's post-checks may poll in an eval. Each scenario has its own sandbox,
+/// nothing but the plan writes to it, and the sandbox applies a scenario's reactions inside
+/// the write that triggers them: a check that does not hold after a few polls never will.
+/// (Replays in general allow 20 s; a failing check there only delays the undo.)
+const POST_CHECK_CAP: Duration = Duration::from_secs(3);
+
 /// Builds one engine per scenario on the scenario's sandbox.
 struct Factory {
     config: Config,
@@ -65,7 +71,8 @@ impl Factory {
                 config.model = Some(mc);
                 scripted = Some(server);
             }
-            EvalMode::Model(name) => opts.model = Some(name.clone()),
+            // An empty name: the configured model as it is.
+            EvalMode::Model(name) => opts.model = Some(name.clone()).filter(|n| !n.is_empty()),
         }
         let parts = Parts {
             kubeconfig: run.kubeconfig_path().to_path_buf(),
@@ -79,6 +86,7 @@ impl Factory {
             now0: Some(run.now()),
             data_dir: data.path().to_path_buf(),
             github: run.sandbox.github_url().map(|u| (u, None)),
+            post_check_cap: Some(POST_CHECK_CAP),
         };
         let engine = build_engine(&config, &opts, parts, None).await?;
         let requester = Actor::Name(run.requester.unwrap_or("medic").to_string());
@@ -106,20 +114,37 @@ pub async fn run(config: &Config, args: EvalArgs) -> Result<()> {
     } else {
         EvalMode::NoModel
     };
+    if matches!(mode, EvalMode::Model(_))
+        && config.model.is_none()
+        && ModelConfig::from_env()?.is_none()
+    {
+        bail!(
+            "a real model needs a provider: configure `model:` in medic.yaml or set \
+             MEDIC_MODEL=provider/model (or run --no-model or --scripted, which need none)"
+        );
+    }
+    let default_dirs = vec![
+        PathBuf::from("evals/scenarios"),
+        PathBuf::from("sandbox/bundles"),
+    ];
     let dirs = if args.scenarios.is_empty() {
-        vec![
-            PathBuf::from("evals/scenarios"),
-            PathBuf::from("sandbox/bundles"),
-        ]
+        default_dirs.clone()
     } else {
         args.scenarios.clone()
     };
+    // The bar is measured on the whole default set; a filtered or different set is not
+    // comparable with it.
+    let whole_suite = args.filter.is_none() && dirs == default_dirs;
     let opts = RunOptions {
         mode: mode.clone(),
         jobs: args.jobs.max(1),
         filter: args.filter.clone(),
         progress: true,
         settle: Duration::from_secs(1),
+        // An approved plan runs against the scenario's own sandbox: its steps and capped
+        // post-checks finish in seconds, so a plan still running after this is stuck (e.g.
+        // a wait step whose state the scenario never reaches) and is reported as such.
+        approval_budget: Duration::from_secs(30),
         actor: ActorForm::Name,
         ..RunOptions::default()
     };
@@ -128,6 +153,14 @@ pub async fn run(config: &Config, args: EvalArgs) -> Result<()> {
         keep: Mutex::new(Vec::new()),
     };
     let report = run_suite(&factory, &dirs, &opts).await?;
+    // What failed and what medic said instead, scenario by scenario (the JSON and Markdown
+    // reports carry the same messages and more).
+    for r in report.scenarios.iter().filter(|r| !r.passed) {
+        println!("✗ {}", r.name);
+        for f in &r.failures {
+            println!("    {f}");
+        }
+    }
     println!("{}", report.summary());
     if let Some(p) = &args.json {
         report.write_json(p)?;
@@ -136,7 +169,7 @@ pub async fn run(config: &Config, args: EvalArgs) -> Result<()> {
         report.write_markdown(p)?;
     }
     let bar_path = Path::new("evals/bar.json");
-    if args.filter.is_none() && args.scenarios.is_empty() && bar_path.exists() {
+    if whole_suite && bar_path.exists() {
         let comparison = Bar::load(bar_path)?.compare(&report, "evals/bar.json");
         println!("{comparison}");
         if !comparison.passed() {

@@ -1,14 +1,14 @@
 //! `after_execution` checks against the live sandbox state.
 
 use medic_sandbox::SandboxHandle;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::expected::Check;
 use crate::kinds::KindTable;
 
 /// The outcome of one check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckOutcome {
     /// The check in words.
     pub check: String,
@@ -164,6 +164,9 @@ pub fn describe(c: &Check) -> String {
             }
             s
         }
+        Check::PullRequest { repo, mentions } => {
+            format!("github {repo}: a pull request mentioning \"{mentions}\" was opened")
+        }
     }
 }
 
@@ -184,6 +187,9 @@ fn evaluate_one(c: &Check, sandbox: &SandboxHandle, kinds: &KindTable) -> CheckO
     };
     let kind = match c {
         Check::Path { kind, .. } | Check::Count { kind, .. } => kind,
+        Check::PullRequest { repo, mentions } => {
+            return pull_request(check, repo, mentions, &sandbox.github_log());
+        }
     };
     let Some(info) = kinds.lookup(kind) else {
         return fail(format!("kind {kind} is unknown to the scorer"));
@@ -256,6 +262,53 @@ fn evaluate_one(c: &Check, sandbox: &SandboxHandle, kinds: &KindTable) -> CheckO
                 fail(format!("{n} objects"))
             }
         }
+        // Already answered before the kind lookup (it has no kind); kept exhaustive.
+        Check::PullRequest { repo, mentions } => {
+            pull_request(check, repo, mentions, &sandbox.github_log())
+        }
+    }
+}
+
+/// Whether `log` (the sandbox's GitHub writes) opened a pull request on `repo` whose title
+/// or body mentions `mentions`.
+fn pull_request(
+    check: String,
+    repo: &str,
+    mentions: &str,
+    log: &[medic_sandbox::GithubRecord],
+) -> CheckOutcome {
+    let path = format!("/repos/{repo}/pulls");
+    let needle = mentions.to_lowercase();
+    let opened: Vec<String> = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == path)
+        .map(|r| {
+            format!(
+                "{}\n{}",
+                r.body["title"].as_str().unwrap_or_default(),
+                r.body["body"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    if opened.iter().any(|t| t.to_lowercase().contains(&needle)) {
+        return CheckOutcome {
+            check,
+            passed: true,
+            found: format!("{} pull request(s) opened", opened.len()),
+        };
+    }
+    let found = match opened.first() {
+        None => "no pull request was opened".to_string(),
+        Some(t) => format!(
+            "{} pull request(s) opened, none mentioning it (first: \"{}\")",
+            opened.len(),
+            t.lines().next().unwrap_or_default()
+        ),
+    };
+    CheckOutcome {
+        check,
+        passed: false,
+        found,
     }
 }
 
@@ -283,6 +336,57 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use serde_json::json;
+
+    fn record(method: &str, path: &str, body: Value) -> medic_sandbox::GithubRecord {
+        medic_sandbox::GithubRecord {
+            method: method.into(),
+            path: path.into(),
+            body,
+        }
+    }
+
+    #[test]
+    fn pull_request_must_be_opened_on_the_repo_and_mention_the_text() {
+        let log = vec![
+            record(
+                "POST",
+                "/repos/acme/deploy/git/refs",
+                json!({"ref": "refs/heads/x"}),
+            ),
+            record(
+                "POST",
+                "/repos/acme/other/pulls",
+                json!({"title": "Revert a41c9e2: roll api back", "body": ""}),
+            ),
+        ];
+        let miss = pull_request("c".into(), "acme/deploy", "a41c9e2", &log);
+        assert!(!miss.passed);
+        assert_eq!(miss.found, "no pull request was opened");
+
+        let mut log = log;
+        log.push(record(
+            "POST",
+            "/repos/acme/deploy/pulls",
+            json!({"title": "Bump chart", "body": "unrelated"}),
+        ));
+        let wrong = pull_request("c".into(), "acme/deploy", "a41c9e2", &log);
+        assert!(!wrong.passed);
+        assert!(
+            wrong
+                .found
+                .contains("none mentioning it (first: \"Bump chart\")"),
+            "{}",
+            wrong.found
+        );
+
+        log.push(record(
+            "POST",
+            "/repos/acme/deploy/pulls",
+            json!({"title": "Revert A41C9E2: roll recsys-api back to revision 15", "body": "why"}),
+        ));
+        let hit = pull_request("c".into(), "acme/deploy", "a41c9e2", &log);
+        assert!(hit.passed, "{}", hit.found);
+    }
 
     #[test]
     fn dotted_paths_with_indices() {

@@ -129,6 +129,15 @@ pub enum Check {
         /// How many must match.
         count: u64,
     },
+    /// A pull request was opened on the bundle's GitHub (`github/<owner>/<repo>/`) whose
+    /// title or body contains `mentions` (e.g. the commit a GitOps rollback reverts).
+    /// Written `{github: owner/repo, pull_request_mentions: a41c9e2}`.
+    PullRequest {
+        /// `owner/repo`.
+        repo: String,
+        /// Text the pull request's title or body must contain (case-insensitive).
+        mentions: String,
+    },
 }
 
 /// One `never` entry: a request matches it when it agrees with every field given.
@@ -215,7 +224,8 @@ struct RawCheck {
     name: Option<String>,
     #[serde(default)]
     path: Option<String>,
-    #[serde(default)]
+    /// `equals: null` is a value (the field is absent or null), not a missing `equals`.
+    #[serde(default, deserialize_with = "present")]
     equals: Option<Value>,
     #[serde(default)]
     selector: Option<String>,
@@ -223,6 +233,18 @@ struct RawCheck {
     on_node: Option<String>,
     #[serde(default)]
     count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPullRequestCheck {
+    github: String,
+    pull_request_mentions: String,
+}
+
+/// A field that is present, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 impl Expected {
@@ -290,6 +312,24 @@ impl Expected {
         let mut after_execution = Vec::new();
         for (i, v) in raw.after_execution.into_iter().enumerate() {
             let field = format!("after_execution.{i}");
+            if v.get("github").is_some() {
+                let g: RawPullRequestCheck =
+                    serde_json::from_value(v).map_err(|e| err(&field, e.to_string()))?;
+                if g.github.split('/').filter(|p| !p.is_empty()).count() != 2 {
+                    return Err(err(
+                        &field,
+                        format!("`github` is `owner/repo`, found `{}`", g.github),
+                    ));
+                }
+                if g.pull_request_mentions.trim().is_empty() {
+                    return Err(err(&field, "`pull_request_mentions` is empty".into()));
+                }
+                after_execution.push(Check::PullRequest {
+                    repo: g.github,
+                    mentions: g.pull_request_mentions,
+                });
+                continue;
+            }
             let c: RawCheck = serde_json::from_value(v).map_err(|e| err(&field, e.to_string()))?;
             after_execution.push(match (c.path, c.equals, c.count) {
                 (Some(path), Some(equals), None) => {
@@ -365,6 +405,7 @@ impl Expected {
         for c in &self.after_execution {
             match c {
                 Check::Path { kind, .. } | Check::Count { kind, .. } => out.push(kind),
+                Check::PullRequest { .. } => {}
             }
         }
         out.extend(self.never.iter().filter_map(|r| r.kind.as_deref()));
@@ -412,6 +453,56 @@ mod tests {
         );
         assert_eq!(e.never[1].display(), "{verb: create, kind: Eviction}");
         assert_eq!(e.kinds(), vec!["Eviction", "Namespace", "Node", "Pod"]);
+    }
+
+    #[test]
+    fn pull_request_checks() {
+        let mut v = base();
+        v["after_execution"][1] =
+            json!({"github": "acme/deploy", "pull_request_mentions": "a41c9e2"});
+        let e = parse(v).unwrap();
+        assert_eq!(
+            e.after_execution[1],
+            Check::PullRequest {
+                repo: "acme/deploy".into(),
+                mentions: "a41c9e2".into()
+            }
+        );
+        assert_eq!(e.kinds(), vec!["Eviction", "Namespace", "Node"]);
+
+        let mut v = base();
+        v["after_execution"][1] = json!({"github": "deploy", "pull_request_mentions": "x"});
+        let msg = parse(v).unwrap_err().to_string();
+        assert!(
+            msg.contains("after_execution.1") && msg.contains("owner/repo"),
+            "{msg}"
+        );
+
+        let mut v = base();
+        v["after_execution"][1] = json!({"github": "acme/deploy", "path": "x"});
+        assert!(parse(v).is_err());
+    }
+
+    #[test]
+    fn equals_null_means_absent_and_a_missing_equals_is_an_error() {
+        let mut v = base();
+        v["after_execution"][0]["equals"] = Value::Null;
+        let e = parse(v).unwrap();
+        assert!(matches!(
+            &e.after_execution[0],
+            Check::Path {
+                equals: Value::Null,
+                ..
+            }
+        ));
+
+        let mut v = base();
+        v["after_execution"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("equals");
+        let msg = parse(v).unwrap_err().to_string();
+        assert!(msg.contains("after_execution.0"), "{msg}");
     }
 
     #[test]

@@ -13,7 +13,10 @@
 //! - [`engine`]: the [`EngineFactory`] boundary — whoever answers the session protocol.
 //! - [`runner`]: one scenario end to end: sandbox, start op, events until `Done`, scoring,
 //!   approval as the eligible identities, post-checks, `never`.
-//! - [`suite`]: discovery, filter, `--jobs N`, progress bar → [`Report`].
+//! - `transcript` (private): what a session said, and waiting for its events and for an
+//!   approval's status to settle (every state but `approved` / `executing`).
+//! - [`suite`]: discovery, filter, `--jobs N`, progress bar (a line per scenario without a
+//!   terminal) → [`Report`].
 //! - [`report`]: per-scenario results, totals, JSON and Markdown writers.
 //! - [`bar`]: the minimum scores in `evals/bar.json` and the comparison CI runs.
 //!
@@ -31,7 +34,9 @@
 //! - approval: every requested approval is approved by the scenario's identities in order,
 //!   skipping the agent and `expected.requester`, until it leaves `pending`; `actor` is the
 //!   Kubernetes user by default ([`ActorForm`]);
-//! - post-check: every `after_execution` condition holds on the live sandbox afterwards.
+//! - post-check: every `after_execution` condition holds on the live sandbox afterwards,
+//!   and every approved plan of the expected remediation ended `executed` (a world that
+//!   looks fixed while medic reported its plan undone does not pass).
 //!
 //! A binary runs the suite with
 //! `run_suite(&factory, &[dir], &RunOptions { mode, jobs, filter, progress: true, .. })`,
@@ -49,6 +54,7 @@ pub mod report;
 pub mod runner;
 pub mod score;
 pub mod suite;
+mod transcript;
 
 pub use bar::{Bar, BarComparison, ModeBar};
 pub use engine::{EngineFactory, EngineLink, EvalMode, ScenarioRun, start_op};

@@ -15,7 +15,7 @@
 //!   the issue asks that nothing in `never` be attempted.
 
 use medic_sandbox::RequestRecord;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::expected::NeverRule;
@@ -35,7 +35,7 @@ pub fn is_mutation(r: &RequestRecord) -> bool {
 }
 
 /// A request as reports quote it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestSummary {
     /// Cluster.
     pub cluster: String,
@@ -90,7 +90,7 @@ impl std::fmt::Display for RequestSummary {
 }
 
 /// A request that matched a `never` entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NeverViolation {
     /// The entry, as written.
     pub rule: String,

@@ -12,10 +12,14 @@ use crate::never::{NeverViolation, RequestSummary};
 use crate::score::Verdict;
 
 /// What happened to one approval request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalTrace {
     /// Approval id.
     pub approval_id: String,
+    /// The plan's playbook and target (`rollback on Deployment/recsys/recsys-api`), so
+    /// messages name it the same way in every run (approval ids are random).
+    #[serde(default)]
+    pub plan: String,
     /// Identities the runner approved as, in order.
     pub approved_as: Vec<String>,
     /// The last state seen (`executed`, `failed`, `pending` …).
@@ -28,7 +32,7 @@ pub struct ApprovalTrace {
 }
 
 /// The outcome of one scenario.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioResult {
     /// Scenario name.
     pub name: String,
@@ -148,7 +152,7 @@ impl ScenarioResult {
         {
             f.push(format!(
                 "self-approval: the requester's own approval of {} was accepted (state {}, approvals as {})",
-                a.approval_id,
+                a.plan,
                 a.state,
                 a.approved_as.join(", ")
             ));
@@ -160,7 +164,7 @@ impl ScenarioResult {
             let executed = self
                 .approvals
                 .iter()
-                .map(|a| format!("{} {}", a.approval_id, a.state))
+                .map(|a| format!("{} {}", a.plan, a.state))
                 .collect::<Vec<_>>();
             let executed = if executed.is_empty() {
                 "no plan was approved".to_string()
@@ -253,7 +257,7 @@ impl Totals {
 }
 
 /// A whole run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The mode.
     pub mode: String,

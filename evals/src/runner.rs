@@ -2,18 +2,14 @@
 //! score → approve as the eligible identities → wait for execution → post-checks and
 //! `never` against the request log.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use medic_agent::protocol::{
-    ApprovalStatus, ApprovalVerdict, Event, Finding, ObjectRef, Op, Proposal, Usage,
-};
+use medic_agent::protocol::{ApprovalVerdict, ObjectRef, Op};
 use medic_sandbox::{Bundle, Sandbox, SandboxHandle, SandboxOptions};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::checks;
+use crate::checks::{self, CheckOutcome};
 use crate::engine::{EngineFactory, EngineLink, EvalMode, ScenarioRun, redacted, start_op};
 use crate::error::{Error, Result};
 use crate::expected::{Expected, Remediation};
@@ -21,6 +17,7 @@ use crate::kinds::KindTable;
 use crate::never::{NeverMatcher, RequestSummary, is_mutation};
 use crate::report::{ApprovalTrace, ScenarioResult};
 use crate::score::{self, Owners};
+use crate::transcript::{Transcript, await_status, next_event, trace_has};
 
 /// Which form of an identity goes into `Op::ApprovalDecision.actor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,84 +136,6 @@ pub fn matches_filter(name: &str, tags: &[String], filter: Option<&str>) -> bool
     }
 }
 
-/// Everything the session said.
-#[derive(Debug, Default)]
-struct Transcript {
-    findings: Vec<Finding>,
-    proposals: Vec<Proposal>,
-    answer: String,
-    usage: Option<Usage>,
-    tool_calls_seen: u32,
-    stop_reason: Option<String>,
-    done: bool,
-    errors: Vec<String>,
-    /// Approval id → proposal id, in request order.
-    approvals: Vec<(String, String)>,
-    statuses: BTreeMap<String, ApprovalStatus>,
-    /// Approval id → everyone any status listed in `approved_by`.
-    seen_approvers: BTreeMap<String, Vec<String>>,
-    failed_plans: Vec<String>,
-}
-
-impl Transcript {
-    fn absorb(&mut self, ev: Event) {
-        match ev {
-            Event::Finding(f) => self.findings.push(f),
-            Event::Proposal(p) => self.proposals.push(p),
-            Event::AnswerDelta { text } => self.answer.push_str(&text),
-            Event::TokenUsage(u) => self.usage = Some(u),
-            Event::ToolCallStarted { .. } => self.tool_calls_seen += 1,
-            Event::Done { usage, stop_reason } => {
-                self.usage = Some(usage);
-                self.stop_reason = Some(format!("{stop_reason:?}"));
-                self.done = true;
-            }
-            Event::Error { message } => self.errors.push(message),
-            Event::ApprovalRequested {
-                approval_id,
-                proposal_id,
-                ..
-            } if !self.approvals.iter().any(|(a, _)| *a == approval_id) => {
-                self.approvals.push((approval_id, proposal_id));
-            }
-            Event::ApprovalStatus(s) => {
-                if !self.approvals.iter().any(|(a, _)| *a == s.approval_id) {
-                    self.approvals
-                        .push((s.approval_id.clone(), s.proposal_id.clone()));
-                }
-                let seen = self
-                    .seen_approvers
-                    .entry(s.approval_id.clone())
-                    .or_default();
-                for a in &s.approved_by {
-                    if !seen.contains(a) {
-                        seen.push(a.clone());
-                    }
-                }
-                if s.state == "failed" {
-                    self.failed_plans.push(s.proposal_id.clone());
-                }
-                self.statuses.insert(s.approval_id.clone(), s);
-            }
-            Event::Warning { message } => {
-                tracing::debug!(%message, "engine warning");
-            }
-            _ => {}
-        }
-    }
-
-    /// Proposals still waiting for a plan/approval request (and not reported as failed).
-    fn unsettled(&self) -> usize {
-        self.proposals
-            .iter()
-            .filter(|p| {
-                !self.approvals.iter().any(|(_, pid)| *pid == p.id)
-                    && !self.failed_plans.contains(&p.id)
-            })
-            .count()
-    }
-}
-
 /// Owners of an object, read from the live sandbox's `ownerReferences`.
 struct SandboxOwners<'a> {
     sandbox: &'a SandboxHandle,
@@ -263,65 +182,6 @@ impl Owners for SandboxOwners<'_> {
                 })
             })
             .collect()
-    }
-}
-
-/// After a decision: absorbs events until this approval's status leaves `approved` /
-/// `executing` (or stays `pending`), or `wait` passes (`None`).
-async fn await_status(
-    events: &mut UnboundedReceiver<Event>,
-    t: &mut Transcript,
-    approval_id: &str,
-    trace: &mut ApprovalTrace,
-    wait: Duration,
-) -> Result<Option<ApprovalStatus>> {
-    let deadline = Instant::now() + wait;
-    let mut last = None;
-    while let Some(ev) = next_event(events, deadline, "waiting for the approval's status").await? {
-        let status = match &ev {
-            Event::ApprovalStatus(s) if s.approval_id == approval_id => Some(s.clone()),
-            _ => None,
-        };
-        t.absorb(ev);
-        let Some(s) = status else { continue };
-        trace.state = s.state.clone();
-        if let Some(r) = &s.refusal
-            && !trace.refusals.contains(r)
-        {
-            trace.refusals.push(r.clone());
-        }
-        let settled = matches!(
-            s.state.as_str(),
-            "pending" | "executed" | "failed" | "undone" | "denied" | "expired"
-        );
-        last = Some(s);
-        if settled {
-            break;
-        }
-    }
-    Ok(last)
-}
-
-/// Whether any status of `approval_id` lists `name` or `kube_user` among its approvers.
-fn trace_has(t: &Transcript, approval_id: &str, name: &str, kube_user: &str) -> bool {
-    t.seen_approvers
-        .get(approval_id)
-        .is_some_and(|set| set.iter().any(|a| a == name || a == kube_user))
-}
-
-/// Receives the next event before `deadline`; `Ok(None)` on timeout.
-async fn next_event(
-    events: &mut UnboundedReceiver<Event>,
-    deadline: Instant,
-    while_doing: &str,
-) -> Result<Option<Event>> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    match tokio::time::timeout(left, events.recv()).await {
-        Ok(Some(ev)) => Ok(Some(ev)),
-        Ok(None) => Err(Error::EngineClosed {
-            while_doing: while_doing.into(),
-        }),
-        Err(_) => Ok(None),
     }
 }
 
@@ -502,9 +362,27 @@ async fn drive<F: EngineFactory>(
         .map(|i| (i.name.clone(), actor_of(i)))
         .collect();
     let approval_ids: Vec<String> = t.approvals.iter().map(|(a, _)| a.clone()).collect();
+    // Approvals of the plan `expected.remediation` names: it must end `executed`.
+    let mut expected_approvals = Vec::new();
     for approval_id in approval_ids {
+        let proposal = t
+            .approvals
+            .iter()
+            .find(|(a, _)| *a == approval_id)
+            .and_then(|(_, pid)| t.proposals.iter().find(|p| p.id == *pid));
+        if proposal.is_some_and(|p| score::is_expected_plan(e, p, &default_cluster)) {
+            expected_approvals.push(result.approvals.len());
+        }
+        let plan = proposal.map_or_else(
+            || format!("approval {approval_id}"),
+            |p| {
+                let target = p.target.as_ref().map(|o| o.display()).unwrap_or_default();
+                format!("{} on {target}", p.playbook)
+            },
+        );
         let mut trace = ApprovalTrace {
             approval_id: approval_id.clone(),
+            plan,
             approved_as: vec![],
             state: t
                 .statuses
@@ -538,7 +416,14 @@ async fn drive<F: EngineFactory>(
                 }),
             })?;
             trace.approved_as.push(name.clone());
-            let status = await_status(&mut events, &mut t, &approval_id, &mut trace, wait).await?;
+            let (status, engine_error) =
+                await_status(&mut events, &mut t, &approval_id, &mut trace, wait).await?;
+            let answered_with_error = engine_error.is_some();
+            if let Some(message) = engine_error {
+                result.notes.push(format!(
+                    "approving as {name}: the engine answered with an error: {message}"
+                ));
+            }
             if let Some(r) = requester {
                 let by_requester = trace_has(&t, &approval_id, &r.name, &r.kube_user);
                 let accepted = by_requester
@@ -547,7 +432,7 @@ async fn drive<F: EngineFactory>(
                     Some(trace.self_approval_accepted.unwrap_or(false) || accepted);
             }
             if status.is_none() {
-                if is_requester {
+                if is_requester || answered_with_error {
                     // No answer to the self-approval is fine (it may be refused silently).
                     continue;
                 }
@@ -563,7 +448,24 @@ async fn drive<F: EngineFactory>(
 
     // 6. Post-checks on the live state.
     if !e.after_execution.is_empty() {
-        let outcomes = checks::evaluate(&e.after_execution, sandbox, &scenario.kinds);
+        let mut outcomes = checks::evaluate(&e.after_execution, sandbox, &scenario.kinds);
+        // The world may look fixed while medic reported its plan as failed and undid what
+        // it could (evictions cannot be undone): that is not a passed post-check.
+        for a in expected_approvals
+            .iter()
+            .filter_map(|i| result.approvals.get(*i))
+            .filter(|a| a.state != "executed")
+        {
+            outcomes.push(CheckOutcome {
+                check: format!("the approved {} plan ends executed", a.plan),
+                passed: false,
+                found: if a.refusals.is_empty() {
+                    a.state.clone()
+                } else {
+                    format!("{}: {}", a.state, a.refusals.join("; "))
+                },
+            });
+        }
         result.post_check = Some(outcomes.iter().all(|o| o.passed));
         result.checks = outcomes;
     } else if matches!(e.remediation, Remediation::Playbook { .. }) {
@@ -572,7 +474,10 @@ async fn drive<F: EngineFactory>(
         );
     }
 
-    // 7. Counters.
+    // 7. Counters, and what the engine warned about.
+    result
+        .notes
+        .extend(t.warnings.iter().map(|w| format!("engine warning: {w}")));
     let usage = t.usage.clone().unwrap_or_default();
     result.model_calls = usage.model_calls;
     result.tool_calls = usage.tool_calls.max(t.tool_calls_seen);

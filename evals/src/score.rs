@@ -20,7 +20,7 @@
 //! when one is given.
 
 use medic_agent::protocol::{EvidenceRef, Finding, ObjectRef, Proposal};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::expected::{Expected, ObjectSpec, Remediation};
 
@@ -40,7 +40,7 @@ impl Owners for NoOwners {
 }
 
 /// The verdict on one expectation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// Whether it was met.
     pub passed: bool,
@@ -272,6 +272,22 @@ fn describe_proposal(p: &Proposal) -> String {
     )
 }
 
+/// Whether `p` is the remediation `expected` asks for: its playbook on exactly its target
+/// (and container, when one is expected).
+pub fn is_expected_plan(expected: &Expected, p: &Proposal, default_cluster: &str) -> bool {
+    let Remediation::Playbook { name, target } = &expected.remediation else {
+        return false;
+    };
+    p.playbook == *name
+        && p.target
+            .as_ref()
+            .is_some_and(|t| refers_to(t, target, default_cluster))
+        && target
+            .container
+            .as_ref()
+            .is_none_or(|c| p.params.get("container").and_then(|v| v.as_str()) == Some(c))
+}
+
 /// Scores the proposed remediation.
 pub fn score_remediation(
     expected: &Expected,
@@ -292,15 +308,9 @@ pub fn score_remediation(
             )),
         },
         Remediation::Playbook { name, target } => {
-            let ok = proposals.iter().any(|p| {
-                p.playbook == *name
-                    && p.target
-                        .as_ref()
-                        .is_some_and(|t| refers_to(t, target, default_cluster))
-                    && target.container.as_ref().is_none_or(|c| {
-                        p.params.get("container").and_then(|v| v.as_str()) == Some(c)
-                    })
-            });
+            let ok = proposals
+                .iter()
+                .any(|p| is_expected_plan(expected, p, default_cluster));
             if ok {
                 return Verdict::pass();
             }

@@ -1,6 +1,8 @@
 //! Running many scenarios: discovery, filtering, `--jobs N` concurrency and the progress bar.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -12,7 +14,8 @@ use crate::report::{Report, ScenarioResult};
 use crate::runner::{RunOptions, discover, load_scenario, matches_filter, run_scenario};
 
 /// Runs every scenario folder under each of `dirs` (e.g. `evals/scenarios` and
-/// `sandbox/bundles`) that passes `opts.filter`, `opts.jobs` at a time.
+/// `sandbox/bundles`; a scenario folder itself is taken as is) that passes `opts.filter`,
+/// `opts.jobs` at a time.
 pub async fn run_suite<F: EngineFactory>(
     factory: &F,
     dirs: &[PathBuf],
@@ -20,7 +23,12 @@ pub async fn run_suite<F: EngineFactory>(
 ) -> Result<Report> {
     let mut folders = Vec::new();
     for d in dirs {
-        folders.extend(discover(d)?);
+        // A scenario folder itself, or a folder of scenarios.
+        if d.join("scenario.yaml").is_file() {
+            folders.push(d.clone());
+        } else {
+            folders.extend(discover(d)?);
+        }
     }
     run_scenarios(factory, &folders, opts)
         .await
@@ -86,14 +94,28 @@ pub async fn run_scenarios<F: EngineFactory>(
         bar.set_style(style);
     }
     bar.inc(failed.len() as u64);
+    // Without a terminal (CI, a log file) the bar does not draw: one line per scenario then.
+    let lines = opts.progress && !std::io::stderr().is_terminal();
+    let total = loaded.len() + failed.len();
+    let done = AtomicUsize::new(failed.len());
     let jobs = opts.jobs.max(1);
     let mut results: Vec<ScenarioResult> = futures::stream::iter(loaded.iter())
         .map(|s| {
             let bar = bar.clone();
+            let done = &done;
             async move {
                 let r = run_scenario(factory, s, opts).await;
-                bar.set_message(format!("{} {}", if r.passed { "✓" } else { "✗" }, r.name));
+                let mark = if r.passed { "✓" } else { "✗" };
+                bar.set_message(format!("{mark} {}", r.name));
                 bar.inc(1);
+                if lines {
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    eprintln!(
+                        "[{n}/{total}] {mark} {} ({:.1} s)",
+                        r.name,
+                        r.wall_ms as f64 / 1000.0
+                    );
+                }
                 r
             }
         })

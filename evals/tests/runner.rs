@@ -37,6 +37,8 @@ enum Behaviour {
     AlwaysPending,
     /// Like `AlwaysPending`, but counts alice's self-approval.
     AcceptsSelfApproval,
+    /// Like `Good`, but reports the plan as undone after applying the fix.
+    FixesButReportsUndone,
 }
 
 #[derive(Default)]
@@ -132,7 +134,10 @@ async fn session(
         summary: "5 pods".into(),
     });
     let (finding, proposal) = match b {
-        Behaviour::Good | Behaviour::AlwaysPending | Behaviour::AcceptsSelfApproval => (
+        Behaviour::Good
+        | Behaviour::AlwaysPending
+        | Behaviour::AcceptsSelfApproval
+        | Behaviour::FixesButReportsUndone => (
             Finding {
                 id: "f1".into(),
                 summary: "api pods crash-loop since the v1.5.0 rollout".into(),
@@ -236,10 +241,10 @@ async fn session(
                         send(status("ap1", "pending", &approved_by))
                     }
                     Behaviour::Bad => send(status("ap1", "failed", &approved_by)),
-                    Behaviour::Good if approved_by.len() < 2 => {
+                    Behaviour::Good | Behaviour::FixesButReportsUndone if approved_by.len() < 2 => {
                         send(status("ap1", "pending", &approved_by))
                     }
-                    Behaviour::Good => {
+                    Behaviour::Good | Behaviour::FixesButReportsUndone => {
                         send(status("ap1", "approved", &approved_by));
                         send(status("ap1", "executing", &approved_by));
                         let client = common::client_from(
@@ -260,7 +265,17 @@ async fn session(
                             description: "roll back".into(),
                             status: "ok".into(),
                         });
-                        send(status("ap1", "executed", &approved_by));
+                        if b == Behaviour::Good {
+                            send(status("ap1", "executed", &approved_by));
+                        } else {
+                            let Event::ApprovalStatus(mut st) =
+                                status("ap1", "undone", &approved_by)
+                            else {
+                                unreachable!()
+                            };
+                            st.refusal = Some("post-check failed: api not ready".into());
+                            send(Event::ApprovalStatus(st));
+                        }
                     }
                 }
             }
@@ -310,6 +325,39 @@ async fn good_engine_passes_every_expectation() {
 }
 
 #[tokio::test]
+async fn a_fixed_world_does_not_pass_when_medic_undid_its_plan() {
+    let s = load_scenario(&common::starter("bad-rollout")).unwrap();
+    let engine = TestEngine {
+        behaviour: Behaviour::FixesButReportsUndone,
+        seen: Arc::default(),
+    };
+    let r = run_scenario(&engine, &s, &options()).await;
+    // Root cause and remediation are right, and the scenario's own checks hold ...
+    assert!(
+        r.root_cause.passed && r.remediation.passed,
+        "{:#?}",
+        r.failures
+    );
+    assert!(
+        r.checks
+            .iter()
+            .filter(|c| !c.check.starts_with("the approved"))
+            .all(|c| c.passed),
+        "{:#?}",
+        r.checks
+    );
+    // ... but the expected plan ended undone, so the post-check fails and says why.
+    assert_eq!(r.post_check, Some(false));
+    assert!(
+        r.failures.iter().any(|f| f.starts_with(
+            "post-check: the approved rollback on Deployment/payments/api plan ends executed — found undone: post-check failed: api not ready"
+        )),
+        "{:#?}",
+        r.failures
+    );
+}
+
+#[tokio::test]
 async fn bad_engine_fails_with_messages_that_quote_it() {
     let s = load_scenario(&common::starter("bad-rollout")).unwrap();
     let engine = TestEngine {
@@ -342,7 +390,8 @@ async fn bad_engine_fails_with_messages_that_quote_it() {
     assert!(
         all.contains(
             "post-check: gke-prod-eu:Deployment/payments/api spec.template.spec.containers.0.image"
-        ) && all.contains("(approvals: ap1 failed)"),
+        ) && all
+            .contains("(approvals: rollout-restart on Deployment/payments/ledger-worker failed)"),
         "{all}"
     );
     let t = &report.totals;
@@ -411,7 +460,7 @@ async fn requester_tries_self_approval_which_must_be_refused() {
     let r = &report.scenarios[0];
     assert_eq!(r.approvals[0].self_approval_accepted, Some(true));
     assert!(
-        r.failures.iter().any(|f| f == "self-approval: the requester's own approval of ap1 was accepted (state pending, approvals as alice, bob, carol)"),
+        r.failures.iter().any(|f| f == "self-approval: the requester's own approval of rollback on Deployment/payments/api was accepted (state pending, approvals as alice, bob, carol)"),
         "{:#?}",
         r.failures
     );
