@@ -209,16 +209,21 @@ pub enum Check {
         /// Expected replicas.
         replicas: i64,
     },
-    /// At least `min` Ready pods match `selector` in `namespace`, none on `avoid_node`.
+    /// At least `min` Ready pods match `selector` in `namespace` off `avoid_node`, and at
+    /// most `max_on_node` are left on it (none for a drain; the unmoved ones for a skew).
     ReadyPodsElsewhere {
         /// Namespace.
         namespace: String,
         /// Label selector.
         selector: String,
-        /// The node they must not run on.
+        /// The node they must leave.
         avoid_node: String,
         /// Minimum Ready pods elsewhere.
         min: i64,
+        /// Pods that may stay on `avoid_node` (absent in JSON when 0, so drain plans hash
+        /// as before).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        max_on_node: i64,
     },
 }
 
@@ -252,9 +257,19 @@ impl Check {
                 selector,
                 avoid_node,
                 min,
+                max_on_node: 0,
             } => {
                 format!("at least {min} Ready pods {selector} in {namespace}, none on {avoid_node}")
             }
+            Check::ReadyPodsElsewhere {
+                namespace,
+                selector,
+                avoid_node,
+                min,
+                max_on_node,
+            } => format!(
+                "at least {min} Ready pods {selector} in {namespace} off {avoid_node}, at most {max_on_node} left on it"
+            ),
         }
     }
 }
@@ -619,4 +634,8 @@ fn node_patch(
         content_type: "application/merge-patch+json",
         body: enc(&body)?,
     })
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }

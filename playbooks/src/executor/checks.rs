@@ -106,6 +106,7 @@ pub(crate) async fn evaluate(conn: &ClusterConn, check: &Check) -> Result<(bool,
             selector,
             avoid_node,
             min,
+            max_on_node,
         } => {
             let pods = conn
                 .list("v1", "Pod", Some(namespace), Some(selector), None)
@@ -119,7 +120,7 @@ pub(crate) async fn evaluate(conn: &ClusterConn, check: &Check) -> Result<(bool,
                 .filter(|p| p["spec"]["nodeName"] != avoid_node.as_str() && pod_ready(p))
                 .count() as i64;
             Ok((
-                on_node == 0 && ready >= *min,
+                on_node <= *max_on_node && ready >= *min,
                 format!("{ready} Ready elsewhere, {on_node} still on {avoid_node}"),
             ))
         }

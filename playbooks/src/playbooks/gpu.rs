@@ -226,6 +226,8 @@ impl Playbook for GpuRebalance {
                     .to_owned(),
             )
         });
+        // Every GPU pod on the node before anything moves, for the skew post-checks.
+        let on_node_before = pods.clone();
         if p.mode == GpuRebalanceMode::Skew {
             let n = p.move_pods.unwrap_or(1).max(1) as usize;
             // Move Ready pods only: the point is to spread load, not to clean up.
@@ -239,16 +241,34 @@ impl Playbook for GpuRebalance {
             }
         }
 
-        // Owning Deployments, for the post-checks.
+        // Owning Deployments, for the post-checks, with how many of each one's pods move.
+        let key_of = |d: &Value| {
+            format!(
+                "{}/{}",
+                d["metadata"]["namespace"].as_str().unwrap_or_default(),
+                d["metadata"]["name"].as_str().unwrap_or_default()
+            )
+        };
         let mut workloads: BTreeMap<String, Value> = BTreeMap::new();
+        let mut moved: BTreeMap<String, i64> = BTreeMap::new();
         for pod in &pods {
             if let Some(d) = owning_deployment(conn, pod).await? {
-                let key = format!(
-                    "{}/{}",
-                    d["metadata"]["namespace"].as_str().unwrap_or_default(),
-                    d["metadata"]["name"].as_str().unwrap_or_default()
-                );
-                workloads.entry(key).or_insert(d);
+                *moved.entry(key_of(&d)).or_default() += 1;
+                workloads.entry(key_of(&d)).or_insert(d);
+            }
+        }
+        // A skew moves some pods: the rest of each workload may stay on the node.
+        let mut stay: BTreeMap<String, i64> = BTreeMap::new();
+        if p.mode == GpuRebalanceMode::Skew {
+            for pod in &on_node_before {
+                if let Some(d) = owning_deployment(conn, pod).await? {
+                    *stay.entry(key_of(&d)).or_default() += 1;
+                }
+            }
+            for (k, n) in &moved {
+                if let Some(s) = stay.get_mut(k) {
+                    *s = (*s - n).max(0);
+                }
             }
         }
 
@@ -297,15 +317,17 @@ impl Playbook for GpuRebalance {
         }
         let deadline = p.deadline_seconds.unwrap_or(600);
         let mut post_checks = Vec::new();
-        for d in workloads.values() {
+        for (key, d) in &workloads {
             let dref = ObjectRef::of(d).unpinned();
             let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
             let ns = dref.namespace.clone().unwrap_or_default();
+            let max_on_node = stay.get(key).copied().unwrap_or(0);
             let check = Check::ReadyPodsElsewhere {
                 namespace: ns,
                 selector: selector_string(&d["spec"]["selector"]),
                 avoid_node: p.node.clone(),
-                min: replicas,
+                min: (replicas - max_on_node).max(0),
+                max_on_node,
             };
             post_checks.push(PostCheck {
                 cluster: p.cluster.clone(),
