@@ -9,4 +9,5 @@ for setup in scripts/install-*.sh scripts/setup-*.sh; do
   "$setup"
 done
 echo "==> cargo test --workspace"
-cargo test --workspace --locked
+# --no-fail-fast: one run reports every failing test, not just the first binary's.
+cargo test --workspace --locked --no-fail-fast

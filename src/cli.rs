@@ -74,6 +74,9 @@ pub enum Command {
         /// Analyzers only, even if a model is configured.
         #[arg(long)]
         no_model: bool,
+        /// Open the same incident in the TUI instead (approve there as your mapped identity).
+        #[arg(long)]
+        tui: bool,
     },
     /// Investigate a question (or a replayed incident) and propose remediations.
     Ask(AskArgs),

@@ -184,7 +184,9 @@ async fn finish(data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn find_default() -> Result<PathBuf> {
+/// The built-in demo bundle: `sandbox/bundles/gpu-xid79` next to the binary's sources or the
+/// current directory.
+pub fn find_default() -> Result<PathBuf> {
     let candidates = [
         PathBuf::from(DEFAULT_BUNDLE),
         Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_BUNDLE),

@@ -140,33 +140,28 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Demo { bundle, no_model } => {
+        Command::Demo {
+            bundle,
+            no_model,
+            tui,
+        } => {
             let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
+            if tui {
+                let opts = wire::WireOptions {
+                    sandbox: Some(match bundle {
+                        Some(b) => b,
+                        None => demo::find_default()?,
+                    }),
+                    no_model,
+                    ..wire::WireOptions::default()
+                };
+                return open_tui(&config, &target, &opts, None).await;
+            }
             demo::run(&config, bundle, no_model).await
         }
         Command::Tui(args) => {
             let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
-            let wired =
-                wire::wire(&config, &target, &(&args).into(), target.namespace.clone()).await?;
-            let question = match (&args.question, &wired.bundle) {
-                (Some(q), _) => Some(q.clone()),
-                (None, Some(_)) => match ask::start_of(None, &wired)? {
-                    ask::Start::Question(q) => Some(q),
-                    ask::Start::Alert { .. } => None,
-                },
-                (None, None) => None,
-            };
-            tui_cmd::run(
-                &wired,
-                approvals_cmd::terminal_actor()?,
-                target.namespace.clone(),
-                question,
-            )
-            .await?;
-            if let Some(sandbox) = wired.sandbox {
-                sandbox.shutdown().await;
-            }
-            Ok(())
+            open_tui(&config, &target, &(&args).into(), args.question.clone()).await
         }
         Command::Eval(args) => {
             let (config, _) = config::Config::discover(cli.global.config.as_deref())?;
@@ -184,4 +179,34 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sandbox(SandboxCommand::Check { bundles }) => sandbox_cmd::check(&bundles),
         Command::Sandbox(SandboxCommand::Serve(args)) => sandbox_cmd::serve(args).await,
     }
+}
+
+/// `medic tui` (and `medic demo --tui`): the TUI on a wired engine; with a replayed bundle
+/// and no question, the bundle's own question starts the session.
+async fn open_tui(
+    config: &config::Config,
+    target: &KubeTarget,
+    opts: &wire::WireOptions,
+    question: Option<String>,
+) -> Result<()> {
+    let wired = wire::wire(config, target, opts, target.namespace.clone()).await?;
+    let question = match (question, &wired.bundle) {
+        (Some(q), _) => Some(q),
+        (None, Some(_)) => match ask::start_of(None, &wired)? {
+            ask::Start::Question(q) => Some(q),
+            ask::Start::Alert { .. } => None,
+        },
+        (None, None) => None,
+    };
+    tui_cmd::run(
+        &wired,
+        approvals_cmd::terminal_actor()?,
+        target.namespace.clone(),
+        question,
+    )
+    .await?;
+    if let Some(sandbox) = wired.sandbox {
+        sandbox.shutdown().await;
+    }
+    Ok(())
 }

@@ -441,4 +441,21 @@ fn sandbox_replay_at_80x24_help_history_and_ctrl_c_twice() {
     rig.wait_for("replay", "press Ctrl-C again to quit");
     rig.keys("replay", &["C-c"]);
     assert_eq!(rig.wait_exit("replay"), "0");
+
+    // `medic demo --tui` opens the built-in incident the same way.
+    let command = format!(
+        "cd {root} && exec env -u MEDIC_CONFIG -u MEDIC_MODEL USER=oncall LOGNAME=oncall \
+         TERM=xterm-256color XDG_CONFIG_HOME={cfg} {bin} demo --tui --no-model",
+        root = env!("CARGO_MANIFEST_DIR"),
+        bin = env!("CARGO_BIN_EXE_medic"),
+        cfg = dir.path().join("no-config").display(),
+    );
+    rig.open("demo", (80, 24), &command);
+    rig.wait_for("demo", "done (answered by analyzers)");
+    rig.keys("demo", &["Escape", "3"]);
+    rig.wait_for("demo", "gpu-rebalance");
+    rig.keys("demo", &["C-c"]);
+    rig.wait_for("demo", "press Ctrl-C again to quit");
+    rig.keys("demo", &["C-c"]);
+    assert_eq!(rig.wait_exit("demo"), "0");
 }

@@ -63,8 +63,8 @@ async fn grouped_alerts_from_a_real_alertmanager_start_one_investigation_per_gro
             r#"route:
   receiver: medic
   group_by: [alertname, namespace]
-  group_wait: 1s
-  group_interval: 2s
+  group_wait: 3s
+  group_interval: 4s
   repeat_interval: 1h
 receivers:
   - name: medic
@@ -152,7 +152,7 @@ receivers:
     })
     .await;
     // Let Alertmanager's group_interval pass: re-sent groups are duplicates, not new work.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(engine.started(), 2);
     let started = engine.log.lock().unwrap().started.clone();
     let gpu = started
