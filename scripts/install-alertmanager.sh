@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
-# Installs Debian's prometheus-alertmanager when it is missing (idempotent). Used by
-# medic-server's Alertmanager integration test, which starts `alertmanager` on 127.0.0.1.
+# Installs Debian's prometheus-alertmanager when it is missing (idempotent). Used by the
+# Alertmanager integration tests (medic-server's and `medic serve`'s), which start
+# `alertmanager` on 127.0.0.1.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 if command -v alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ]; then
-  exit 0
+    exit 0
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# --no-install-recommends: the server test needs the binary only, not the web UI extras.
-$SUDO apt-get install -y -qq --no-install-recommends prometheus-alertmanager
+apt_install install-alertmanager.sh prometheus-alertmanager
