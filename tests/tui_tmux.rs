@@ -134,7 +134,22 @@ impl Rig {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        self.pane_info(target, "#{pane_dead_status}")
+        // tmux marks the pane dead before it has reaped the process: the status (or the
+        // signal) may appear a moment later.
+        loop {
+            let status = self.pane_info(target, "#{pane_dead_status}");
+            if !status.is_empty() {
+                return status;
+            }
+            let signal = self.pane_info(target, "#{pane_dead_signal}");
+            if !signal.is_empty() {
+                return format!("signal {signal}");
+            }
+            if start.elapsed() > WAIT {
+                return String::new();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn wait_for(&mut self, target: &str, needle: &str) -> String {
