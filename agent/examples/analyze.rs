@@ -4,9 +4,11 @@
 
 use medic_agent::protocol::Op;
 use medic_agent::{Session, SessionConfig};
-use medic_sandbox::{Bundle, Sandbox, SandboxOptions};
-use medic_tools::{Clock, Registry, ToolContext};
+use medic_tools::Registry;
 use std::path::PathBuf;
+
+#[path = "../tests/common/replay.rs"]
+mod replay;
 
 #[tokio::main]
 async fn main() {
@@ -15,33 +17,7 @@ async fn main() {
             .nth(1)
             .expect("usage: analyze <bundle dir>"),
     );
-    let bundle = Bundle::load(&dir).unwrap();
-    let sandbox = Sandbox::start(&bundle, SandboxOptions::default())
-        .await
-        .unwrap();
-    let names: Vec<String> = bundle
-        .scenario
-        .clusters
-        .iter()
-        .map(|c| c.name.clone())
-        .collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let now = chrono::DateTime::parse_from_rfc3339(&bundle.scenario.now)
-        .unwrap()
-        .with_timezone(&chrono::Utc);
-    let mut ctx = ToolContext::from_kubeconfig(sandbox.kubeconfig_path(), &refs)
-        .await
-        .unwrap()
-        .with_clock(Clock::fixed(now));
-    for c in &bundle.scenario.clusters {
-        ctx = ctx.with_labels(&c.name, c.labels.clone()).unwrap();
-    }
-    if let Some(gh) = sandbox.github_url() {
-        ctx = ctx.with_github(medic_tools::GitHubConfig {
-            base_url: Some(gh),
-            token: None,
-        });
-    }
+    let (sandbox, ctx, _bundle) = replay::replay(&dir).await;
     let session = Session::new(
         Registry::standard(),
         ctx,

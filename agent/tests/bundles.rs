@@ -8,8 +8,8 @@ use medic_agent::model::{ModelConfig, ToolMode};
 use medic_agent::protocol::{Event, EvidenceRef, Op, StopReason};
 use medic_agent::scripted::{Script, ScriptStep, ScriptedServer};
 use medic_agent::{RigClient, Session, SessionConfig};
-use medic_sandbox::{Bundle, Sandbox, SandboxHandle, SandboxOptions};
-use medic_tools::{Clock, Registry, ToolContext};
+use medic_sandbox::{Bundle, SandboxHandle};
+use medic_tools::{Registry, ToolContext};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,33 +25,7 @@ async fn start(name: &str) -> Env {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../sandbox/bundles")
         .join(name);
-    let bundle = Bundle::load(&dir).unwrap_or_else(|e| panic!("bundle {name}: {e}"));
-    let sandbox = Sandbox::start(&bundle, SandboxOptions::default())
-        .await
-        .unwrap();
-    let names: Vec<String> = bundle
-        .scenario
-        .clusters
-        .iter()
-        .map(|c| c.name.clone())
-        .collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let now = chrono::DateTime::parse_from_rfc3339(&bundle.scenario.now)
-        .unwrap()
-        .with_timezone(&chrono::Utc);
-    let mut ctx = ToolContext::from_kubeconfig(sandbox.kubeconfig_path(), &refs)
-        .await
-        .unwrap()
-        .with_clock(Clock::fixed(now));
-    for c in &bundle.scenario.clusters {
-        ctx = ctx.with_labels(&c.name, c.labels.clone()).unwrap();
-    }
-    if let Some(url) = sandbox.github_url() {
-        ctx = ctx.with_github(medic_tools::GitHubConfig {
-            base_url: Some(url),
-            token: None,
-        });
-    }
+    let (sandbox, ctx, bundle) = common::replay::replay(&dir).await;
     Env {
         sandbox,
         ctx,

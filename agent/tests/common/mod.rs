@@ -1,6 +1,8 @@
 //! Test tools and helpers shared by the integration tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod replay;
+
 use medic_agent::model::{ModelConfig, ToolMode};
 use medic_agent::protocol::Event;
 use medic_agent::scripted::{Script, ScriptedServer};
