@@ -96,8 +96,7 @@ pub async fn run(cmd: ApprovalsCommand, config: &Config, target: &KubeTarget) ->
                 .ok_or_else(|| anyhow!("approval `{id}` has no recorded plan"))?;
             let plan: Plan = serde_json::from_value(recorded.plan)?;
             println!("{}", plan.render());
-            let phase = execution_phase(book.audit().path(), &id)?;
-            let status = medic_engine::view::approval_status(&state, None, phase, None, Utc::now());
+            let status = medic_engine::view::approval_status(&state, None, None, None, Utc::now());
             println!("\nplan hash: {}", status.plan_hash);
             println!(
                 "requested by {} at {}",
@@ -200,29 +199,6 @@ async fn decide(
         );
     }
     Ok(())
-}
-
-/// How the execution of an approval ended, from its `execution_finished` record
-/// (`executed`, `refused`, `failed`, `undone`); `None` when it has not finished.
-fn execution_phase(log: &std::path::Path, id: &str) -> Result<Option<&'static str>> {
-    let filter = medic_approvals::audit::ExportFilter {
-        approval: Some(id.to_string()),
-        kind: Some(medic_approvals::audit::RecordKind::Other(
-            "execution_finished".into(),
-        )),
-        ..Default::default()
-    };
-    let mut phase = None;
-    for record in medic_approvals::audit::export(log, filter)? {
-        phase = match record?.payload["outcome"]["outcome"].as_str() {
-            Some("succeeded") => Some("executed"),
-            Some("refused") => Some("refused"),
-            Some("stopped") => Some("failed"),
-            Some("rolled_back") => Some("undone"),
-            _ => phase,
-        };
-    }
-    Ok(phase)
 }
 
 /// The book alone (no clusters): enough to read approvals.
