@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, bail};
-use medic_agent::protocol::{ApprovalVerdict, Event, Op};
+use medic_agent::protocol::{ApprovalVerdict, Event, Op, approval_settled};
 use medic_approvals::Actor;
 use medic_server::{
     DecisionReply, DecisionRequest, Server, ServerConfig, ServerError, SessionLink, SessionRequest,
@@ -94,14 +94,6 @@ fn server_config(
         server.state_dir = Some(state_dir.to_path_buf());
     }
     Ok(server)
-}
-
-/// Terminal states of an approval: nothing more will happen to it.
-fn settled(state: &str) -> bool {
-    matches!(
-        state,
-        "executed" | "failed" | "undone" | "denied" | "expired" | "refused"
-    )
 }
 
 /// [`medic_server::Engine`] over [`medic_engine::Engine`].
@@ -184,7 +176,7 @@ impl medic_server::Engine for ServeEngine {
                 if events_tx.send(event).await.is_err() {
                     break;
                 }
-                if done && approvals.values().all(|s| settled(s)) {
+                if done && approvals.values().all(|s| approval_settled(s)) {
                     break;
                 }
             }

@@ -144,14 +144,6 @@ struct Watched {
     last: HashMap<String, (String, Vec<String>)>,
 }
 
-/// States after which nothing more changes in the book.
-fn settled(state: &str) -> bool {
-    matches!(
-        state,
-        "executed" | "failed" | "undone" | "denied" | "expired" | "refused"
-    )
-}
-
 /// Shows the TUI the approval requests made elsewhere (another terminal, a chat bot, a
 /// runbook) and follows their state. A request is shown once it has been pending for a
 /// whole poll and this session's engine has not claimed it, so the engine's own requests
@@ -231,7 +223,7 @@ async fn watch_elsewhere(
             .unwrap_or_default();
         for id in ours.iter().chain(shown.clone().iter()) {
             let (state, approved_by) = last.get(id).cloned().unwrap_or_default();
-            if settled(&state) {
+            if medic_agent::protocol::approval_settled(&state) {
                 shown.remove(id);
                 continue;
             }
@@ -246,7 +238,11 @@ async fn watch_elsewhere(
             let now_settled = shared
                 .lock()
                 .ok()
-                .and_then(|w| w.last.get(id).map(|l| settled(&l.0)))
+                .and_then(|w| {
+                    w.last
+                        .get(id)
+                        .map(|l| medic_agent::protocol::approval_settled(&l.0))
+                })
                 .unwrap_or(false);
             if now_settled {
                 continue;

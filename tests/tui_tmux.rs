@@ -34,6 +34,7 @@ struct Rig {
     sandbox: Option<Child>,
     /// Process ids seen in tmux panes, and the tmux server's.
     pids: BTreeSet<u32>,
+    dir: std::path::PathBuf,
 }
 
 impl Rig {
@@ -45,9 +46,20 @@ impl Rig {
         );
         Rig {
             socket: dir.join("tmux.sock").display().to_string(),
+            dir: dir.to_path_buf(),
             sandbox: None,
             pids: BTreeSet::new(),
         }
+    }
+
+    /// `command` run by a shell that writes its exit status to `<dir>/<name>.status`:
+    /// tmux marks a pane dead before it reaps the process, and under load its
+    /// `pane_dead_status` was seen to stay empty, so the status is taken from the shell.
+    fn recording(&self, name: &str, command: &str) -> String {
+        format!(
+            "{command}; echo $? > {}",
+            self.dir.join(format!("{name}.status")).display()
+        )
     }
 
     /// Opens a detached 160×50 terminal named `name` running `command`; it stays on screen
@@ -134,9 +146,15 @@ impl Rig {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        // tmux marks the pane dead before it has reaped the process: the status (or the
-        // signal) may appear a moment later.
+        // A command opened through `recording` left its status in a file; otherwise tmux
+        // reports it once it has reaped the process (the status or the signal).
+        let file = self.dir.join(format!("{target}.status"));
         loop {
+            if let Ok(status) = std::fs::read_to_string(&file)
+                && !status.trim().is_empty()
+            {
+                return status.trim().to_owned();
+            }
             let status = self.pane_info(target, "#{pane_dead_status}");
             if !status.is_empty() {
                 return status;
@@ -418,7 +436,7 @@ fn sandbox_replay_at_80x24_help_history_and_ctrl_c_twice() {
     // No medic.yaml: the bundle brings clusters and identities; nobody maps this terminal
     // user, so the TUI can read but not approve. The bundle's own question is asked.
     let command = format!(
-        "cd {root} && exec env -u MEDIC_CONFIG -u MEDIC_MODEL USER=oncall LOGNAME=oncall \
+        "cd {root} && env -u MEDIC_CONFIG -u MEDIC_MODEL USER=oncall LOGNAME=oncall \
          TERM=xterm-256color XDG_CONFIG_HOME={cfg} \
          {bin} tui --sandbox sandbox/bundles/gpu-xid79 --no-model --data-dir {data}",
         root = env!("CARGO_MANIFEST_DIR"),
@@ -426,6 +444,7 @@ fn sandbox_replay_at_80x24_help_history_and_ctrl_c_twice() {
         cfg = dir.path().join("no-config").display(),
         data = dir.path().join("data").display(),
     );
+    let command = rig.recording("replay", &command);
     rig.open("replay", (80, 24), &command);
     let screen = rig.wait_for("replay", "done (answered by analyzers)");
     assert!(screen.contains("(no identity)"), "{screen}");
@@ -459,12 +478,13 @@ fn sandbox_replay_at_80x24_help_history_and_ctrl_c_twice() {
 
     // `medic demo --tui` opens the built-in incident the same way.
     let command = format!(
-        "cd {root} && exec env -u MEDIC_CONFIG -u MEDIC_MODEL USER=oncall LOGNAME=oncall \
+        "cd {root} && env -u MEDIC_CONFIG -u MEDIC_MODEL USER=oncall LOGNAME=oncall \
          TERM=xterm-256color XDG_CONFIG_HOME={cfg} {bin} demo --tui --no-model",
         root = env!("CARGO_MANIFEST_DIR"),
         bin = env!("CARGO_BIN_EXE_medic"),
         cfg = dir.path().join("no-config").display(),
     );
+    let command = rig.recording("demo", &command);
     rig.open("demo", (80, 24), &command);
     rig.wait_for("demo", "done (answered by analyzers)");
     rig.keys("demo", &["Escape", "3"]);

@@ -395,6 +395,15 @@ pub struct ApprovalStatus {
     pub refusal: Option<String>,
 }
 
+/// Whether an approval `state` (see [`ApprovalStatus::state`]) is final: nothing more will
+/// happen to the approval once it is executed, failed, undone, denied, expired or refused.
+pub fn approval_settled(state: &str) -> bool {
+    matches!(
+        state,
+        "executed" | "failed" | "undone" | "denied" | "expired" | "refused"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -207,7 +207,7 @@ pub fn connect(session: Session, remediation: Remediation, requester: Actor) -> 
                     .map(|(a, (p, s))| (a.clone(), p.clone(), s.clone()))
                     .collect();
                 for (approval_id, proposal_id, last) in ids {
-                    if matches!(last.as_str(), "executed" | "failed" | "undone" | "denied") {
+                    if medic_agent::protocol::approval_settled(&last) {
                         continue;
                     }
                     let Ok((_, mut status)) = remediation.status(&approval_id).await else {

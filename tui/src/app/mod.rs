@@ -462,8 +462,8 @@ impl App {
                 // An outcome is final: a late poll of the book (which only knows
                 // `executing`) must not turn `executed` back.
                 if let Some(old) = &e.status
-                    && is_final(&old.state)
-                    && !is_final(&s.state)
+                    && medic_agent::protocol::approval_settled(&old.state)
+                    && !medic_agent::protocol::approval_settled(&s.state)
                 {
                     s.state = old.state.clone();
                 }
@@ -642,12 +642,4 @@ impl App {
         v.get(self.trace_sel.min(v.len().saturating_sub(1)))
             .copied()
     }
-}
-
-/// Approval states nothing comes after.
-fn is_final(state: &str) -> bool {
-    matches!(
-        state,
-        "executed" | "failed" | "undone" | "denied" | "expired" | "refused"
-    )
 }
