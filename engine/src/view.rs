@@ -32,6 +32,11 @@ pub fn plan_view(plan: &Plan, hash: &str) -> PlanView {
         .map(|d| {
             let status = if d.ok {
                 "dry-run ok".to_string()
+            } else if d.deferred {
+                format!(
+                    "dry-run deferred ({}): {} — refused only until the steps before it have run; dry-run again just before it runs",
+                    d.api_status, d.message
+                )
             } else {
                 format!("dry-run FAILED ({}): {}", d.api_status, d.message)
             };

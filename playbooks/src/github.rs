@@ -1,6 +1,8 @@
 //! GitHub, for GitOps-managed workloads: the branch head (a plan precondition) and a revert
-//! pull request built with the Git data API (new commit whose tree is the reverted
-//! commit's parent tree, on a new branch, then a pull request).
+//! pull request built with the Git data API, on a new branch, then a pull request. Reverting
+//! the head commit takes its parent's tree; reverting an older commit restores only the
+//! files it changed, on top of the head's tree, and is planned only when no later commit
+//! touched those files (otherwise the revert needs a merge, which is left to a person).
 //!
 //! The base URL is configurable so tests (and GitHub Enterprise) point it elsewhere.
 
@@ -34,6 +36,34 @@ pub struct PullRef {
     pub url: String,
     /// The revert commit.
     pub commit: String,
+}
+
+/// What a revert of a commit under later commits restores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevertFiles {
+    /// The paths the reverted commit changed.
+    pub files: Vec<String>,
+    /// How many commits came after it on the branch.
+    pub later_commits: usize,
+}
+
+/// GitHub's page size for a commit's or a comparison's files.
+const GITHUB_FILE_PAGE: usize = 300;
+
+/// `filename`s (and a rename's `previous_filename`) of a GitHub `files` list, sorted.
+fn paths_of(files: &Value) -> Vec<String> {
+    let mut out: Vec<String> = files
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .flat_map(|f| [&f["filename"], &f["previous_filename"]])
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn fail(doing: &str, e: impl std::fmt::Display) -> Error {
@@ -82,6 +112,117 @@ impl GitHub {
             .ok_or_else(|| fail(&doing, "the answer has no object.sha"))
     }
 
+    /// The paths a revert of `commit` must restore when it is not the head of `base`
+    /// (`head`): the files `commit` changed (both names of a rename). Refuses when `commit`
+    /// is not an ancestor of `head`, or when a later commit touched one of those files.
+    pub async fn revert_files(&self, repo: &str, commit: &str, head: &str) -> Result<RevertFiles> {
+        let doing = format!("comparing {commit}...{head} on {repo}");
+        let cmp = self
+            .get(&doing, format!("/repos/{repo}/compare/{commit}...{head}"))
+            .await?;
+        if cmp["status"] != "ahead" {
+            return Err(Error::Precondition(format!(
+                "{commit} is not an ancestor of {head} on {repo} (compare status {}); open that revert by hand",
+                cmp["status"]
+            )));
+        }
+        let later = cmp["commits"].as_array().map_or(0, Vec::len);
+        let doing = format!("reading the files of {commit} on {repo}");
+        let culprit = self
+            .get(&doing, format!("/repos/{repo}/commits/{commit}"))
+            .await?;
+        let changed = paths_of(&culprit["files"]);
+        if changed.is_empty() {
+            return Err(Error::Precondition(format!(
+                "GitHub lists no changed files for {commit} on {repo}; open that revert by hand"
+            )));
+        }
+        // GitHub lists at most 300 files per commit or comparison page: past that, a clean
+        // revert cannot be proven from one answer.
+        if changed.len() >= GITHUB_FILE_PAGE || paths_of(&cmp["files"]).len() >= GITHUB_FILE_PAGE {
+            return Err(Error::Precondition(format!(
+                "{commit} or the commits after it on {repo} change {GITHUB_FILE_PAGE}+ files; open that revert by hand"
+            )));
+        }
+        let touched_later = paths_of(&cmp["files"]);
+        let overlap: Vec<String> = changed
+            .iter()
+            .filter(|p| touched_later.contains(p))
+            .cloned()
+            .collect();
+        if !overlap.is_empty() {
+            return Err(Error::Precondition(format!(
+                "{} changed again in the {later} commit(s) after {commit} on {repo}; reverting it needs a merge, open that revert by hand",
+                overlap.join(", ")
+            )));
+        }
+        Ok(RevertFiles {
+            files: changed,
+            later_commits: later,
+        })
+    }
+
+    async fn commit_tree(&self, repo: &str, sha: &str) -> Result<String> {
+        let doing = format!("reading commit {sha} of {repo}");
+        let c = self
+            .get(&doing, format!("/repos/{repo}/git/commits/{sha}"))
+            .await?;
+        c["tree"]["sha"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| fail(&doing, "it has no tree"))
+    }
+
+    /// The tree the revert commit gets: the parent's whole tree when the reverted commit is
+    /// the head; otherwise the head's tree with `pr.files` set back to the parent's blobs
+    /// (deleted where the reverted commit added them).
+    async fn revert_tree(&self, pr: &RevertPr, head: &str, parent: &str) -> Result<String> {
+        let repo = &pr.repo;
+        let parent_tree = self.commit_tree(repo, parent).await?;
+        if pr.files.is_empty() {
+            return Ok(parent_tree);
+        }
+        let doing = format!("reading tree {parent_tree} of {repo}");
+        let listing = self
+            .get(
+                &doing,
+                format!("/repos/{repo}/git/trees/{parent_tree}?recursive=1"),
+            )
+            .await?;
+        if listing["truncated"] == true {
+            return Err(fail(
+                &doing,
+                "GitHub truncated the tree listing; open that revert by hand",
+            ));
+        }
+        let before = listing["tree"].as_array().cloned().unwrap_or_default();
+        let entries: Vec<Value> = pr
+            .files
+            .iter()
+            .map(
+                |path| match before.iter().find(|e| e["path"] == path.as_str()) {
+                    Some(e) => {
+                        json!({"path": path, "mode": e["mode"], "type": "blob", "sha": e["sha"]})
+                    }
+                    // Added by the reverted commit: the revert deletes it.
+                    None => json!({"path": path, "mode": "100644", "type": "blob", "sha": null}),
+                },
+            )
+            .collect();
+        let base_tree = self.commit_tree(repo, head).await?;
+        let created = self
+            .post(
+                "creating the revert tree",
+                format!("/repos/{repo}/git/trees"),
+                json!({"base_tree": base_tree, "tree": entries}),
+            )
+            .await?;
+        created["sha"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| fail("creating the revert tree", "the answer has no sha"))
+    }
+
     /// An open or closed pull request from `branch`, if medic already opened one.
     pub async fn find_pull(&self, repo: &str, branch: &str) -> Result<Option<PullRef>> {
         let owner = repo.split('/').next().unwrap_or_default();
@@ -123,16 +264,7 @@ impl GitHub {
             .as_str()
             .ok_or_else(|| fail("reading the commit to revert", "it has no parent"))?
             .to_owned();
-        let parent_commit = self
-            .get(
-                "reading the parent commit",
-                format!("/repos/{repo}/git/commits/{parent}"),
-            )
-            .await?;
-        let tree = parent_commit["tree"]["sha"]
-            .as_str()
-            .ok_or_else(|| fail("reading the parent commit", "it has no tree"))?
-            .to_owned();
+        let tree = self.revert_tree(pr, &head, &parent).await?;
         let message = format!("{}\n\nThis reverts commit {}.", pr.title, pr.commit);
         let created = self
             .post(

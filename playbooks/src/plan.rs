@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::step::{Check, ObjectRef, Step};
+use crate::step::{Check, ObjectRef, Operation, Step};
 
 /// What a plan may disturb.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -89,6 +89,26 @@ pub struct DryRunResult {
     /// The API server's message when it refused.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// Refused only because of state an earlier step of this plan changes (see
+    /// [`DryRunResult::deferrable`]); it is dry-run again just before it runs, and a refusal
+    /// then stops the plan.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deferred: bool,
+}
+
+impl DryRunResult {
+    /// Whether a refusal of step `index` (0-based) of `steps` can wait for the steps before
+    /// it: the step comes after a wait (so it depends on what those steps did) and the API
+    /// server refused it for the live state — 409 Conflict or 422 Invalid, e.g. KubeVirt
+    /// refusing a second migration while the stuck one being cancelled still exists — not
+    /// for who asked (401/403) nor for something missing (404).
+    pub fn deferrable(steps: &[Step], index: usize, status: u16) -> bool {
+        matches!(status, 409 | 422)
+            && steps
+                .iter()
+                .take(index)
+                .any(|s| matches!(s.op, Operation::WaitFor { .. }))
+    }
 }
 
 /// An exact, reviewable remediation plan.
@@ -143,7 +163,7 @@ impl Plan {
 
     /// True when every dry-run was accepted.
     pub fn dry_run_ok(&self) -> bool {
-        self.dry_run.iter().all(|d| d.ok)
+        self.dry_run.iter().all(|d| d.ok || d.deferred)
     }
 
     /// Namespaces the steps touch.
@@ -166,7 +186,12 @@ impl Plan {
         for (i, s) in self.steps.iter().enumerate() {
             out.push_str(&format!("  {}. [{}] {}\n", i + 1, s.cluster, s.description));
             if let Some(d) = self.dry_run.iter().find(|d| d.step == i + 1) {
-                if !d.ok {
+                if d.deferred {
+                    out.push_str(&format!(
+                        "     dry-run deferred ({}): {} — refused only until the steps before it have run; it is dry-run again just before it runs\n",
+                        d.api_status, d.message
+                    ));
+                } else if !d.ok {
                     out.push_str(&format!(
                         "     dry-run refused ({}): {}\n",
                         d.api_status, d.message

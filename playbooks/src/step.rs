@@ -225,6 +225,13 @@ pub enum Check {
         #[serde(default, skip_serializing_if = "is_zero")]
         max_on_node: i64,
     },
+    /// The object no longer exists, or exists again under another uid (it was deleted and
+    /// re-created). Waits on this after deleting something that holds a finalizer, such as a
+    /// KubeVirt migration the controller must abort first.
+    Gone {
+        /// The object, pinned by uid.
+        target: ObjectRef,
+    },
 }
 
 impl Check {
@@ -252,6 +259,7 @@ impl Check {
                 "{} rollout complete with {replicas} replicas",
                 deployment.display()
             ),
+            Check::Gone { target } => format!("{} is gone", target.display()),
             Check::ReadyPodsElsewhere {
                 namespace,
                 selector,
@@ -283,8 +291,14 @@ pub struct RevertPr {
     pub base: String,
     /// Head of `base` when the plan was made (the precondition).
     pub base_sha: String,
-    /// The commit to revert (must be the head of `base`; see the rollback playbook).
+    /// The commit to revert: the head of `base`, or an older commit whose files no later
+    /// commit touched (see `files`).
     pub commit: String,
+    /// When `commit` is not the head of `base`: the paths it changed, each restored to its
+    /// content before `commit` on top of the head's tree (later commits touch none of them).
+    /// Empty when `commit` is the head: the revert is its parent's tree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
     /// Branch medic creates for the revert.
     pub branch: String,
     /// Pull request title.

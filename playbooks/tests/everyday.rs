@@ -171,3 +171,124 @@ async fn kubevirt_restart_and_migrate_plans() {
     );
     assert_eq!(w.mutations(), vec![]);
 }
+
+fn scenario_dir(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../evals/scenarios")
+        .join(name)
+}
+
+#[tokio::test]
+async fn migrate_vm_cancels_a_stuck_migration_before_starting_its_own() {
+    let w = world_from(&scenario_dir("kubevirt-migration-stuck")).await;
+    let params = json!({"cluster": "ocp-virt-ams2", "namespace": "vms", "vm": "pg-analytics-02"});
+
+    // The stuck migration has been Scheduling for 40 minutes: with a longer patience it is
+    // still "in flight", and the plan waits rather than cancelling someone's migration.
+    let mut patient = params.clone();
+    patient["stuck_after_minutes"] = 60.into();
+    let err = propose(&w.ctx(), "migrate-vm", patient).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("pg-analytics-02-to-worker-3 of VM vms/pg-analytics-02 is in flight (phase Scheduling for 40 min)"),
+        "{err}"
+    );
+
+    let plan = propose(&w.ctx(), "migrate-vm", params).await.unwrap();
+    let ops: Vec<&str> = plan
+        .steps
+        .iter()
+        .map(|s| match &s.op {
+            Operation::Delete { .. } => "delete",
+            Operation::WaitFor { .. } => "wait",
+            Operation::Create { .. } => "create",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(ops, vec!["delete", "wait", "create"], "{}", plan.render());
+    assert!(
+        plan.rationale
+            .contains("pinned by addedNodeSelector kubernetes.io/hostname=worker-3"),
+        "{}",
+        plan.rationale
+    );
+    // KubeVirt refuses a second migration while the stuck one exists: the create's dry-run
+    // is deferred until the steps before it ran, and the plan still counts as dry-run clean.
+    assert!(
+        !plan.dry_run[2].ok && plan.dry_run[2].deferred,
+        "{:?}",
+        plan.dry_run
+    );
+    assert_eq!(plan.dry_run[2].api_status, 422);
+    assert!(plan.dry_run_ok(), "{}", plan.render());
+    assert!(
+        plan.render().contains("dry-run deferred (422)"),
+        "{}",
+        plan.render()
+    );
+
+    let book = w.book(POLICY).await;
+    let approved = approve(&book, &plan, "alice", "bob", w.now()).await;
+    let report = w.executor(&book).execute(&approved).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    let gone = w.sandbox.object(
+        "ocp-virt-ams2",
+        "kubevirt.io/v1",
+        "VirtualMachineInstanceMigration",
+        "vms",
+        "pg-analytics-02-to-worker-3",
+    );
+    assert!(
+        gone.is_none(),
+        "the stuck migration is still there: {gone:?}"
+    );
+    let muts: Vec<(String, String, u16)> = w
+        .mutations()
+        .into_iter()
+        .map(|m| (m.verb, m.effective_user, m.status))
+        .collect();
+    assert_eq!(
+        muts,
+        vec![
+            ("delete".to_owned(), "bob@corp.example".to_owned(), 200),
+            ("create".to_owned(), "bob@corp.example".to_owned(), 201),
+        ]
+    );
+    let vmi = w
+        .sandbox
+        .object(
+            "ocp-virt-ams2",
+            "kubevirt.io/v1",
+            "VirtualMachineInstance",
+            "vms",
+            "pg-analytics-02",
+        )
+        .unwrap();
+    assert_eq!(vmi["status"]["nodeName"], "worker-1.virt.ams2.corp.example");
+}
+
+#[tokio::test]
+async fn a_second_migration_is_refused_by_the_preflight_without_a_cancel_step() {
+    // Without medic's cancel step the sandbox's KubeVirt admission refuses the create, and
+    // since nothing precedes it the refusal is not deferred: nothing is executed.
+    let w = world_from(&scenario_dir("kubevirt-migration-stuck")).await;
+    let create_only = {
+        let mut p = propose(
+            &w.ctx(),
+            "migrate-vm",
+            json!({"cluster": "ocp-virt-ams2", "namespace": "vms", "vm": "pg-analytics-02"}),
+        )
+        .await
+        .unwrap();
+        // Keep only the create step: what a plan without the cancellation would be.
+        p.steps.drain(..2);
+        p.dry_run.drain(..2);
+        p
+    };
+    assert_eq!(create_only.steps.len(), 1);
+    let book = w.book(POLICY).await;
+    let approved = approve(&book, &create_only, "alice", "bob", w.now()).await;
+    let report = w.executor(&book).execute(&approved).await.unwrap();
+    assert_ne!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    assert_eq!(w.successful_mutations(), vec![]);
+}

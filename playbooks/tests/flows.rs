@@ -410,3 +410,187 @@ status:
     );
     assert!(plan.rationale.contains("Flux"), "{}", plan.rationale);
 }
+
+fn scenario_dir(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../evals/scenarios")
+        .join(name)
+}
+
+#[tokio::test]
+async fn a_revert_under_later_commits_restores_only_the_culprits_files() {
+    // a41c9e2 broke recsys-api; e8b3f0a (search-frontend's HPA) was merged after it.
+    let w = world_from(&scenario_dir("argocd-degraded-gitops-rollback")).await;
+    let url = w.sandbox.github_url().unwrap();
+    let github = GitHub::new(&url, None).unwrap();
+    let mut ctx = w.ctx();
+    ctx.github = Some(github.clone());
+    let dep = w
+        .sandbox
+        .object(
+            "gke-prod-euw1",
+            "apps/v1",
+            "Deployment",
+            "recsys",
+            "recsys-api",
+        )
+        .unwrap();
+    let revision: i64 = dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rs = pod_template_hash_at(&w, revision - 1);
+    let params = json!({"cluster": "gke-prod-euw1", "namespace": "recsys", "deployment": "recsys-api",
+        "to_revision": revision - 1, "pod_template_hash": rs,
+        "git": {"commit": "a41c9e27d3b85f6e0c19a7d42f8b3e6c5d0a9b17"}});
+    let plan = propose(&ctx, "rollback", params).await.unwrap();
+    let Operation::RevertPullRequest(pr) = &plan.steps[0].op else {
+        panic!("expected a pull request: {}", plan.render())
+    };
+    assert_eq!(pr.commit, "a41c9e27d3b85f6e0c19a7d42f8b3e6c5d0a9b17");
+    assert_eq!(pr.base_sha, "e8b3f0a6c2d94715b0e7a3c8f91d2b6e4a5c7d03");
+    assert_eq!(
+        pr.files,
+        vec!["apps/recsys-api/overlays/prod/deployment-patch.yaml"]
+    );
+    assert!(
+        plan.rationale.contains("1 commit(s) behind"),
+        "{}",
+        plan.rationale
+    );
+    assert!(
+        plan.dry_run[0]
+            .diff
+            .contains("restore apps/recsys-api/overlays/prod/deployment-patch.yaml"),
+        "{}",
+        plan.dry_run[0].diff
+    );
+
+    let book = w.book(POLICY).await;
+    let approved = approve(&book, &plan, "alice", "bob", w.now()).await;
+    let report = w
+        .executor(&book)
+        .with_github(github)
+        .execute(&approved)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    let log = w.sandbox.github_log();
+    let posts: Vec<&str> = log
+        .iter()
+        .map(|r| r.path.rsplit("recsys-deploy/").next().unwrap())
+        .collect();
+    assert_eq!(posts, vec!["git/trees", "git/commits", "git/refs", "pulls"]);
+    // The new tree is main's, with only the culprit's file put back.
+    let tree = &log[0].body;
+    assert_eq!(
+        tree["base_tree"],
+        "b9e69635e42fafb05219ef0464381ed515c51c6d"
+    );
+    assert_eq!(tree["tree"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        tree["tree"][0]["path"],
+        "apps/recsys-api/overlays/prod/deployment-patch.yaml"
+    );
+    let trees: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            scenario_dir("argocd-degraded-gitops-rollback")
+                .join("github/acme-corp/recsys-deploy/trees.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // ...with the blob it had before a41c9e2 (7d02f5b's tree), and main as the parent.
+    let before = trees
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["sha"] == "c06f107326c5edc88df2a7b56f6d128811ea6ff5")
+        .unwrap()["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "apps/recsys-api/overlays/prod/deployment-patch.yaml")
+        .unwrap()["sha"]
+        .clone();
+    assert_eq!(tree["tree"][0]["sha"], before);
+    assert_eq!(
+        log[1].body["parents"],
+        json!(["e8b3f0a6c2d94715b0e7a3c8f91d2b6e4a5c7d03"])
+    );
+    assert_eq!(
+        w.mutations(),
+        vec![],
+        "a GitOps rollback must not patch the cluster"
+    );
+}
+
+#[tokio::test]
+async fn a_revert_whose_files_changed_again_is_refused() {
+    // The same history, but the later commit also edits the culprit's file: a merge is
+    // needed, so medic refuses the plan and says which file.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&scenario_dir("argocd-degraded-gitops-rollback"), tmp.path());
+    let f = tmp
+        .path()
+        .join("github/acme-corp/recsys-deploy/commits.json");
+    let mut commits: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    commits[0]["files"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"filename": "apps/recsys-api/overlays/prod/deployment-patch.yaml", "status": "modified"}));
+    std::fs::write(&f, serde_json::to_string(&commits).unwrap()).unwrap();
+    let w = world_from(tmp.path()).await;
+    let mut ctx = w.ctx();
+    ctx.github = Some(GitHub::new(&w.sandbox.github_url().unwrap(), None).unwrap());
+    let dep = w
+        .sandbox
+        .object(
+            "gke-prod-euw1",
+            "apps/v1",
+            "Deployment",
+            "recsys",
+            "recsys-api",
+        )
+        .unwrap();
+    let revision: i64 = dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rs = pod_template_hash_at(&w, revision - 1);
+    let params = json!({"cluster": "gke-prod-euw1", "namespace": "recsys", "deployment": "recsys-api",
+        "to_revision": revision - 1, "pod_template_hash": rs,
+        "git": {"commit": "a41c9e27d3b85f6e0c19a7d42f8b3e6c5d0a9b17"}});
+    let err = propose(&ctx, "rollback", params).await.unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "apps/recsys-api/overlays/prod/deployment-patch.yaml changed again in the 1 commit(s) after a41c9e27d3b85f6e0c19a7d42f8b3e6c5d0a9b17"
+        ),
+        "{err}"
+    );
+    assert!(w.sandbox.github_log().is_empty());
+}
+
+/// The pod-template-hash of recsys-api's ReplicaSet at `revision`.
+fn pod_template_hash_at(w: &World, revision: i64) -> String {
+    let sets = w
+        .sandbox
+        .objects("gke-prod-euw1", "apps/v1", "ReplicaSet", Some("recsys"));
+    sets.iter()
+        .find(|rs| {
+            rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                == revision.to_string().as_str()
+                && rs["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("recsys-api-"))
+        })
+        .map(|rs| {
+            rs["metadata"]["labels"]["pod-template-hash"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .unwrap()
+}

@@ -158,6 +158,30 @@ fn reactions_refer_to_known_clusters_kinds_and_well_formed_conditions() {
 
     let b = TestBundle::valid();
     b.edit_scenario(
+        "{ patch: { cluster: c1,",
+        "{ patch: { selector: 'app=x', cluster: c1,",
+    );
+    one(
+        &b,
+        "scenario.yaml:21: a patch action has both `name` (llama) and `selector`; keep one",
+    );
+
+    let b = TestBundle::valid();
+    b.edit_scenario(
+        "{ patch: { cluster: c1,",
+        "{ patch: { selector: 'app in (', cluster: c1,",
+    );
+    b.edit_scenario(", name: llama,", ",");
+    let problems = b.problems();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("a patch action's selector \"app in (\" is invalid")),
+        "{problems:?}"
+    );
+
+    let b = TestBundle::valid();
+    b.edit_scenario(
         "match: 'xid_errors{node=\"n1\"}'",
         "match: 'rate(xid_errors[5m])'",
     );
@@ -427,7 +451,14 @@ fn github_files_are_json_arrays() {
     b.write("github/acme/llama/issues.json", "[]");
     one(
         &b,
-        "github/acme/llama/issues.json: github/ must be laid out as github/<owner>/<repo>/{commits,pulls,deployments}.json",
+        "github/acme/llama/issues.json: github/ must be laid out as github/<owner>/<repo>/{commits,pulls,deployments,trees}.json",
+    );
+
+    let b = TestBundle::valid();
+    b.write("github/acme/llama/trees.json", r#"[{"sha": "t1"}]"#);
+    one(
+        &b,
+        "github/acme/llama/trees.json: tree #1 needs a `sha` string and a `tree` list of path/mode/type/sha entries",
     );
 }
 

@@ -184,3 +184,73 @@ async fn github_shaped_api_serves_changes_and_records_writes() {
     assert_eq!(log[3].body["head"], "revert-abc123");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn github_trees_are_served_and_new_trees_build_on_a_base() {
+    let b = TestBundle::valid();
+    b.write(
+        "github/acme/llama/trees.json",
+        r#"[{"sha": "t-main", "tree": [
+            {"path": "deploy/llama.yaml", "mode": "100644", "type": "blob", "sha": "b-new"},
+            {"path": "deploy/added.yaml", "mode": "100644", "type": "blob", "sha": "b-added"},
+            {"path": "README.md", "mode": "100644", "type": "blob", "sha": "b-readme"}]}]"#,
+    );
+    let h = start(&b).await;
+    let gh = h.github_url().unwrap();
+    let (code, tree) = get(&format!(
+        "{gh}/repos/acme/llama/git/trees/t-main?recursive=1"
+    ))
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        (tree["sha"].as_str(), tree["truncated"].as_bool()),
+        (Some("t-main"), Some(false))
+    );
+    assert_eq!(tree["tree"].as_array().unwrap().len(), 3);
+    let (code, _) = get(&format!("{gh}/repos/acme/llama/git/trees/nope")).await;
+    assert_eq!(code, 404);
+
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        let req = http
+            .post(format!("{gh}/repos/acme/llama/git/trees"))
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // One file set back, one deleted (sha null), the rest kept from the base.
+    let (code, created) = post(json!({"base_tree": "t-main", "tree": [
+        {"path": "deploy/llama.yaml", "mode": "100644", "type": "blob", "sha": "b-old"},
+        {"path": "deploy/added.yaml", "mode": "100644", "type": "blob", "sha": null}]}))
+    .await;
+    assert_eq!(code, 201);
+    let paths: Vec<(String, String)> = created["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_owned(),
+                e["sha"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            ("README.md".to_owned(), "b-readme".to_owned()),
+            ("deploy/llama.yaml".to_owned(), "b-old".to_owned())
+        ]
+    );
+    let sha = created["sha"].as_str().unwrap();
+    assert_eq!(sha.len(), 40);
+    let (code, again) = get(&format!("{gh}/repos/acme/llama/git/trees/{sha}")).await;
+    assert_eq!((code, &again["tree"]), (200, &created["tree"]));
+    let (code, _) = post(json!({"base_tree": "t-unknown", "tree": []})).await;
+    assert_eq!(code, 422);
+    let (code, _) = post(json!({"base_tree": "t-main"})).await;
+    assert_eq!(code, 422);
+    h.shutdown().await;
+}

@@ -124,6 +124,29 @@ pub(crate) async fn evaluate(conn: &ClusterConn, check: &Check) -> Result<(bool,
                 format!("{ready} Ready elsewhere, {on_node} still on {avoid_node}"),
             ))
         }
+        Check::Gone { target } => {
+            let live = get_ref(conn, target).await?;
+            let detail = match &live {
+                None => "not found".to_owned(),
+                Some(o) if gone(target, Some(o)) => "re-created under another uid".to_owned(),
+                Some(o) => match o["metadata"]["deletionTimestamp"].as_str() {
+                    Some(t) => format!("still terminating (deletion requested at {t})"),
+                    None => "still present".to_owned(),
+                },
+            };
+            Ok((gone(target, live.as_ref()), detail))
+        }
+    }
+}
+
+/// True when `r` is gone: absent, or present under another uid than the pinned one.
+fn gone(r: &ObjectRef, live: Option<&Value>) -> bool {
+    match live {
+        None => true,
+        Some(live) => r
+            .uid
+            .as_deref()
+            .is_some_and(|u| live["metadata"]["uid"] != u),
     }
 }
 
@@ -213,13 +236,7 @@ pub(crate) async fn effect_observed(
             state_ok && taints_ok
         }
         Operation::Evict { pod } | Operation::Delete { target: pod } => {
-            match get_ref(conn, pod).await? {
-                None => true,
-                Some(live) => pod
-                    .uid
-                    .as_deref()
-                    .is_some_and(|u| live["metadata"]["uid"] != u),
-            }
+            gone(pod, get_ref(conn, pod).await?.as_ref())
         }
         Operation::Scale {
             target, replicas, ..

@@ -33,7 +33,7 @@ use tracing::Instrument;
 use crate::error::{Error, Result};
 use crate::github::GitHub;
 use crate::kube::{ApiResponse, Clusters};
-use crate::plan::{Plan, Precondition};
+use crate::plan::{DryRunResult, Plan, Precondition};
 use crate::playbooks::dry_run_step;
 use crate::step::{Operation, Step};
 
@@ -409,7 +409,8 @@ impl Executor {
             let conn = self.clusters.get(&step.cluster)?;
             let client = conn.impersonating(approved.impersonate())?;
             let dry = dry_run_step(conn, &client, i + 1, step).await?;
-            if !dry.ok {
+            // Refused for state an earlier step changes: dry-run again before it runs.
+            if !dry.ok && !DryRunResult::deferrable(&plan.steps, i, dry.api_status) {
                 let reason = format!(
                     "the dry-run of step {} as {} was refused ({}): {}; nothing was executed",
                     i + 1,

@@ -179,7 +179,9 @@ impl Draft {
                 Some(who) => conn.impersonating(who)?,
                 None => conn.client().clone(),
             };
-            dry_run.push(dry_run_step(conn, &client, i + 1, s).await?);
+            let mut d = dry_run_step(conn, &client, i + 1, s).await?;
+            d.deferred = !d.ok && DryRunResult::deferrable(&self.steps, i, d.api_status);
+            dry_run.push(d);
         }
         Ok(Plan {
             id: uuid::Uuid::new_v4().to_string(),
@@ -210,10 +212,16 @@ pub(crate) async fn dry_run_step(
 ) -> Result<DryRunResult> {
     let Some(call) = step.op.http_call(true)? else {
         let diff = match &step.op {
-            Operation::RevertPullRequest(pr) => format!(
-                "+ pull request on {} {} <- {}: revert {}\n",
-                pr.repo, pr.base, pr.branch, pr.commit
-            ),
+            Operation::RevertPullRequest(pr) => {
+                let mut d = format!(
+                    "+ pull request on {} {} <- {}: revert {}\n",
+                    pr.repo, pr.base, pr.branch, pr.commit
+                );
+                for f in &pr.files {
+                    d.push_str(&format!("+   restore {f} as it was before {}\n", pr.commit));
+                }
+                d
+            }
             _ => String::new(),
         };
         return Ok(DryRunResult {
@@ -222,6 +230,7 @@ pub(crate) async fn dry_run_step(
             diff,
             api_status: 0,
             message: String::new(),
+            deferred: false,
         });
     };
     let resp = conn
@@ -283,6 +292,7 @@ pub(crate) async fn dry_run_step(
         } else {
             resp.message()
         },
+        deferred: false,
     })
 }
 

@@ -263,14 +263,22 @@ impl Playbook for Rollback {
                 dep_ref.display(), g.tool
             )))?;
             let base_sha = gh.branch_head(&repo, &base).await?;
-            if base_sha != commit {
-                return Err(Error::Precondition(format!(
-                    "{commit} is not the head of {repo} {base} (head is {base_sha}); reverting an older commit needs a merge, open that revert by hand"
-                )));
-            }
             let short: String = commit.chars().take(10).collect();
+            // Under later commits only the files the culprit changed are restored, and only
+            // when no later commit touched them (revert_files refuses otherwise).
+            let (files, under) = if base_sha == commit {
+                (Vec::new(), String::new())
+            } else {
+                let r = gh.revert_files(&repo, &commit, &base_sha).await?;
+                let under = format!(
+                    " {short} is {} commit(s) behind the head of {base}; none of them touches the files it changed ({}), so the revert restores those files on top of {base} and keeps the later commits.",
+                    r.later_commits,
+                    r.files.join(", ")
+                );
+                (r.files, under)
+            };
             let why = format!(
-                "{} is managed by {} ({}); a live patch would be reverted by the next sync, so the fix goes through Git: revert {short}, which moved it from {to_image} to {from_image}.",
+                "{} is managed by {} ({}); a live patch would be reverted by the next sync, so the fix goes through Git: revert {short}, which moved it from {to_image} to {from_image}.{under}",
                 dep_ref.display(),
                 g.tool,
                 g.why
@@ -280,6 +288,7 @@ impl Playbook for Rollback {
                 base: base.clone(),
                 base_sha: base_sha.clone(),
                 commit: commit.clone(),
+                files,
                 branch: format!("medic/revert-{short}"),
                 title: format!(
                     "Revert {short}: roll {} back to revision {}",

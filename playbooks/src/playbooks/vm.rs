@@ -33,7 +33,17 @@ pub struct MigrateVmParams {
     pub namespace: String,
     /// VirtualMachine (and instance) name.
     pub vm: String,
+    /// An unfinished migration of this VM older than this many minutes counts as stuck and
+    /// is cancelled first (default 10); a younger one makes the plan wait for it instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stuck_after_minutes: Option<u32>,
 }
+
+/// Minutes an unfinished migration may take before migrate-vm calls it stuck.
+const STUCK_AFTER_MINUTES: u32 = 10;
+
+/// Label medic puts on the migrations it creates.
+const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 
 pub(crate) struct RestartVm;
 pub(crate) struct MigrateVm;
@@ -135,33 +145,110 @@ impl Playbook for MigrateVm {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let name = format!("medic-migrate-{}-{}", p.vm, ctx.now.format("%Y%m%d%H%M%S"));
-        let object = json!({
-            "apiVersion": VM, "kind": "VirtualMachineInstanceMigration",
-            "metadata": {"name": name, "namespace": p.namespace},
-            "spec": {"vmiName": p.vm},
-        });
-        let moved = Check::FieldEquals {
-            target: ObjectRef::new(
+        let stuck_after = p.stuck_after_minutes.unwrap_or(STUCK_AFTER_MINUTES);
+        let migrations = conn
+            .list(
                 VM,
                 "VirtualMachineInstanceMigration",
                 Some(&p.namespace),
-                &name,
-            ),
+                None,
+                None,
+            )
+            .await?;
+        let mut stuck = Vec::new();
+        for m in migrations.iter().filter(|m| in_flight(m, &p.vm)) {
+            let since = last_transition(m);
+            let minutes = since.map(|t| (ctx.now - t).num_minutes()).unwrap_or(0);
+            let phase = m["status"]["phase"].as_str().unwrap_or("Pending");
+            let name = m["metadata"]["name"].as_str().unwrap_or_default();
+            if minutes < i64::from(stuck_after) {
+                return Err(Error::Precondition(format!(
+                    "migration {name} of VM {}/{} is in flight (phase {phase} for {minutes} min); \
+                     wait for it to finish, or give stuck_after_minutes below {minutes} to cancel it",
+                    p.namespace, p.vm
+                )));
+            }
+            stuck.push((m, phase.to_owned(), minutes));
+        }
+
+        let name = format!("medic-migrate-{}-{}", p.vm, ctx.now.format("%Y%m%d%H%M%S"));
+        let object = json!({
+            "apiVersion": VM, "kind": "VirtualMachineInstanceMigration",
+            "metadata": {"name": name, "namespace": p.namespace, "labels": {MANAGED_BY: "medic"}},
+            "spec": {"vmiName": p.vm},
+        });
+        let created = ObjectRef::new(
+            VM,
+            "VirtualMachineInstanceMigration",
+            Some(&p.namespace),
+            &name,
+        );
+        let moved = Check::FieldEquals {
+            target: created.clone(),
             path: "status.phase".into(),
             value: "Succeeded".into(),
+        };
+        let mut steps = Vec::new();
+        let mut why_cancel = String::new();
+        for (m, phase, minutes) in &stuck {
+            let r = ObjectRef::of(m);
+            let pin = match m["spec"]["addedNodeSelector"].as_object() {
+                Some(sel) if !sel.is_empty() => format!(
+                    ", pinned by addedNodeSelector {}",
+                    sel.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                _ => String::new(),
+            };
+            why_cancel.push_str(&format!(
+                "Migration {} has been in phase {phase} for {minutes} min{pin}: it is stuck, and KubeVirt runs one migration per VM at a time, so it is deleted first (KubeVirt aborts it; the VM keeps running on {node}). ",
+                r.name
+            ));
+            steps.push(Step {
+                cluster: p.cluster.clone(),
+                description: format!(
+                    "delete stuck migration {} (phase {phase} for {minutes} min); KubeVirt aborts it",
+                    r.name
+                ),
+                op: Operation::Delete { target: r.clone() },
+            });
+            steps.push(Step {
+                cluster: p.cluster.clone(),
+                description: format!("wait until migration {} is gone", r.name),
+                op: Operation::WaitFor {
+                    check: Check::Gone {
+                        target: r.unpinned(),
+                    },
+                    timeout_seconds: 180,
+                },
+            });
+        }
+        steps.push(Step {
+            cluster: p.cluster.clone(),
+            description: format!("create VirtualMachineInstanceMigration {name}"),
+            op: Operation::Create { object },
+        });
+        let title = if stuck.is_empty() {
+            format!("Live-migrate VM {}/{} off {node}", p.namespace, p.vm)
+        } else {
+            format!(
+                "Cancel the stuck migration of VM {}/{} and live-migrate it off {node}",
+                p.namespace, p.vm
+            )
         };
         Draft {
             playbook: Self::NAME,
             cluster: p.cluster.clone(),
-            title: format!("Live-migrate VM {}/{} off {node}", p.namespace, p.vm),
-            rationale: format!("Create a VirtualMachineInstanceMigration so KubeVirt moves the running VM from {node} to another node without a restart."),
+            title,
+            rationale: format!("{why_cancel}Create a VirtualMachineInstanceMigration without a node pin so KubeVirt moves the running VM from {node} to a node the scheduler finds suitable, without a restart."),
             params,
-            steps: vec![Step { cluster: p.cluster.clone(), description: format!("create VirtualMachineInstanceMigration {name}"),
-                op: Operation::Create { object } }],
-            // A finished migration cannot be undone; an unfinished one is cancelled by deleting it.
+            steps,
+            // A finished migration cannot be undone; an unfinished one is cancelled by
+            // deleting it. A cancelled stuck migration is not re-created: it could not finish.
             undo: vec![Step { cluster: p.cluster.clone(), description: format!("delete migration {name} (cancels it if unfinished)"),
-                op: Operation::Delete { target: ObjectRef::new(VM, "VirtualMachineInstanceMigration", Some(&p.namespace), &name) } }],
+                op: Operation::Delete { target: created } }],
             risk: Risk::Medium,
             blast_radius: BlastRadius { pods: 1, namespaces: vec![p.namespace.clone()], nodes: vec![node], ..Default::default() },
             extra_preconditions: Vec::new(),
@@ -170,4 +257,27 @@ impl Playbook for MigrateVm {
         .finish(ctx)
         .await
     }
+}
+
+/// An unfinished migration of VMI `vm` (KubeVirt's final phases are Succeeded and Failed).
+fn in_flight(m: &serde_json::Value, vm: &str) -> bool {
+    m["spec"]["vmiName"] == vm
+        && !matches!(m["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+}
+
+/// When a migration last changed phase (its creation when it never did).
+fn last_transition(m: &serde_json::Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    let parse = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    m["status"]["phaseTransitionTimestamps"]
+        .as_array()
+        .and_then(|ts| {
+            ts.iter()
+                .filter_map(|t| parse(&t["phaseTransitionTimestamp"]))
+                .max()
+        })
+        .or_else(|| parse(&m["metadata"]["creationTimestamp"]))
 }

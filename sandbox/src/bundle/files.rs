@@ -50,6 +50,9 @@ pub struct GithubRepo {
     pub pulls: Vec<Value>,
     /// `deployments.json`, optional.
     pub deployments: Vec<Value>,
+    /// `trees.json`, optional: Git trees as `GET /git/trees/{sha}?recursive=1` answers them
+    /// (`sha`, `tree` of `path`/`mode`/`type`/`sha` entries), for reverts under later commits.
+    pub trees: Vec<Value>,
 }
 
 /// A file kept as text (runbooks, policy).
@@ -277,7 +280,7 @@ pub(crate) fn read_github(root: &Path, problems: &mut Vec<Problem>) -> Vec<Githu
         return out;
     }
     let layout =
-        "github/ must be laid out as github/<owner>/<repo>/{commits,pulls,deployments}.json";
+        "github/ must be laid out as github/<owner>/<repo>/{commits,pulls,deployments,trees}.json";
     for owner in sorted_entries(&dir, problems, root) {
         if !owner.is_dir() {
             problems.push(Problem::new(rel(root, &owner), None, layout));
@@ -294,6 +297,7 @@ pub(crate) fn read_github(root: &Path, problems: &mut Vec<Problem>) -> Vec<Githu
                 commits: vec![],
                 pulls: vec![],
                 deployments: vec![],
+                trees: vec![],
             };
             let mut found = BTreeSet::new();
             for f in sorted_entries(&repo, problems, root) {
@@ -302,6 +306,7 @@ pub(crate) fn read_github(root: &Path, problems: &mut Vec<Problem>) -> Vec<Githu
                     "commits.json" => &mut r.commits,
                     "pulls.json" => &mut r.pulls,
                     "deployments.json" => &mut r.deployments,
+                    "trees.json" => &mut r.trees,
                     _ => {
                         problems.push(Problem::new(rel(root, &f), None, layout));
                         continue;
@@ -323,6 +328,15 @@ pub(crate) fn read_github(root: &Path, problems: &mut Vec<Problem>) -> Vec<Githu
                         Some(e.line()),
                         format!("invalid JSON: {e}"),
                     )),
+                }
+            }
+            for (i, t) in r.trees.iter().enumerate() {
+                if !t["sha"].is_string() || !t["tree"].is_array() {
+                    problems.push(Problem::new(
+                        rel(root, &repo.join("trees.json")),
+                        None,
+                        format!("tree #{} needs a `sha` string and a `tree` list of path/mode/type/sha entries", i + 1),
+                    ));
                 }
             }
             for required in ["commits.json", "pulls.json"] {

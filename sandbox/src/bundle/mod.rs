@@ -21,6 +21,7 @@ pub use scenario::{
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Problem, Result};
+use crate::selector::LabelSelector;
 
 /// The objects and logs of one cluster.
 #[derive(Debug, Clone)]
@@ -268,16 +269,41 @@ fn check_reaction_kinds(
             ));
         }
     };
+    // Patch actions with neither or both of name / selector (reported after the kind checks).
+    let mut shape = Vec::new();
     for r in &s.reactions {
         for c in &r.when {
             check(&c.cluster, &c.kind);
         }
         for a in &r.then {
             match a {
-                Action::Patch(p) => check(&p.cluster, &p.kind),
+                Action::Patch(p) => {
+                    check(&p.cluster, &p.kind);
+                    let why = match (p.name.is_empty(), &p.selector) {
+                        (true, None) => {
+                            Some("a patch action needs `name` or `selector`".to_owned())
+                        }
+                        (false, Some(_)) => Some(format!(
+                            "a patch action has both `name` ({}) and `selector`; keep one",
+                            p.name
+                        )),
+                        (true, Some(sel)) => LabelSelector::parse(sel)
+                            .err()
+                            .map(|e| format!("a patch action's selector {sel:?} is invalid: {e}")),
+                        (false, None) => None,
+                    };
+                    shape.extend(why);
+                }
                 Action::Delete(d) => check(&d.cluster, &d.kind),
                 _ => {}
             }
         }
+    }
+    for why in shape {
+        problems.push(Problem::new(
+            "scenario.yaml",
+            yamldoc::line_of(&text, "patch:", from),
+            why,
+        ));
     }
 }

@@ -220,8 +220,13 @@ pub struct PatchAction {
     /// Namespace (namespaced kinds).
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Object name.
+    /// Object name; or, when empty, every object matching `selector`.
+    #[serde(default)]
     pub name: String,
+    /// Label selector: patch every matching object (in `namespace` when given). For objects
+    /// whose names are chosen at run time, such as a migration medic names when it plans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
     /// RFC 7386 merge patch.
     pub merge: Value,
 }

@@ -1,9 +1,9 @@
 //! A GitHub-REST-shaped listener over a bundle's `github/` folder, so demos need no network:
 //! GET `/repos/{o}/{r}`, `/commits`, `/commits/{sha}`, `/pulls`, `/pulls/{n}`, `/deployments`,
 //! `/compare/{base}...{head}`, and the Git database reads a revert needs
-//! (`/git/ref/heads/{branch}`, `/git/commits/{sha}`); POST `/pulls`, `/git/commits` and
-//! `/git/refs` are answered, recorded, and visible to later reads. `main` points at the
-//! newest commit of `commits.json`.
+//! (`/git/ref/heads/{branch}`, `/git/commits/{sha}`, `/git/trees/{sha}` from `trees.json`);
+//! POST `/pulls`, `/git/commits`, `/git/trees` and `/git/refs` are answered, recorded, and
+//! visible to later reads. `main` points at the newest commit of `commits.json`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,6 +33,7 @@ pub struct GithubRecord {
 struct Written {
     refs: HashMap<String, HashMap<String, String>>,
     commits: HashMap<String, Vec<Value>>,
+    trees: HashMap<String, Vec<Value>>,
 }
 
 #[derive(Clone)]
@@ -78,6 +79,11 @@ pub(crate) fn router(state: GithubState) -> Router {
             axum::routing::post(create_commit),
         )
         .route("/repos/{owner}/{repo}/git/commits/{sha}", get(git_commit))
+        .route(
+            "/repos/{owner}/{repo}/git/trees",
+            axum::routing::post(create_tree),
+        )
+        .route("/repos/{owner}/{repo}/git/trees/{sha}", get(git_tree))
         .with_state(state)
 }
 
@@ -468,4 +474,88 @@ async fn create_commit(
         .or_default()
         .push(commit.clone());
     (http::StatusCode::CREATED, axum::Json(commit)).into_response()
+}
+
+/// A tree of `trees.json` or one written through `POST /git/trees`.
+fn find_tree(st: &GithubState, owner: &str, repo: &str, sha: &str) -> Option<Value> {
+    if let Some(t) = st
+        .written()
+        .trees
+        .get(&format!("{owner}/{repo}"))
+        .and_then(|ts| ts.iter().find(|t| t["sha"] == sha).cloned())
+    {
+        return Some(t);
+    }
+    with_repo(st, owner, repo, |r| {
+        r.trees.iter().find(|t| t["sha"] == sha).cloned()
+    })
+    .flatten()
+}
+
+/// `GET /git/trees/{sha}`: trees are stored flat (full paths), as `?recursive=1` lists them.
+async fn git_tree(
+    State(st): State<GithubState>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+) -> Response {
+    match find_tree(&st, &owner, &repo, &sha) {
+        Some(t) => axum::Json(json!({"sha": t["sha"], "tree": t["tree"], "truncated": false}))
+            .into_response(),
+        None => not_found(),
+    }
+}
+
+/// `POST /git/trees`: `base_tree`'s entries with `tree`'s applied (an entry whose `sha` is
+/// null deletes its path), answered with a sha derived from the result.
+async fn create_tree(
+    State(st): State<GithubState>,
+    Path((owner, repo)): Path<(String, String)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    record(
+        &st,
+        "POST",
+        format!("/repos/{owner}/{repo}/git/trees"),
+        &body,
+    );
+    if with_repo(&st, &owner, &repo, |_| ()).is_none() {
+        return not_found();
+    }
+    let Some(changes) = body["tree"].as_array() else {
+        return unprocessable("tree is required");
+    };
+    let mut entries: Vec<Value> = match body["base_tree"].as_str() {
+        Some(base) => match find_tree(&st, &owner, &repo, base) {
+            Some(t) => t["tree"].as_array().cloned().unwrap_or_default(),
+            None => {
+                return unprocessable(&format!(
+                    "base_tree {base} is not a tree of this repository"
+                ));
+            }
+        },
+        None => Vec::new(),
+    };
+    for c in changes {
+        let Some(path) = c["path"].as_str() else {
+            return unprocessable("every tree entry needs a path");
+        };
+        entries.retain(|e| e["path"] != path);
+        if !c["sha"].is_null() {
+            entries
+                .push(json!({"path": path, "mode": c["mode"], "type": c["type"], "sha": c["sha"]}));
+        }
+    }
+    entries.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for e in &entries {
+        h.update(format!("{} {} {}\n", e["mode"], e["path"], e["sha"]).as_bytes());
+    }
+    let sha: String = hex::encode(h.finalize())[..40].to_owned();
+    let tree = json!({"sha": sha, "tree": entries, "truncated": false});
+    st.written()
+        .trees
+        .entry(format!("{owner}/{repo}"))
+        .or_default()
+        .push(tree.clone());
+    (http::StatusCode::CREATED, axum::Json(tree)).into_response()
 }

@@ -88,8 +88,24 @@ fn act(world: &mut World, a: &Action) {
                 return;
             };
             let ns = p.namespace.as_deref().unwrap_or_default();
-            if let Some(obj) = c.get(&rt, ns, &p.name) {
-                let mut next = (*obj).clone();
+            let targets: Vec<Value> = match &p.selector {
+                Some(sel) => {
+                    let Ok(sel) = LabelSelector::parse(sel) else {
+                        return;
+                    };
+                    let scope = (rt.namespaced && !ns.is_empty()).then_some(ns);
+                    c.scan(&rt.storage, scope)
+                        .filter(|(_, o)| sel.matches(o))
+                        .map(|(_, o)| (**o).clone())
+                        .collect()
+                }
+                None => c
+                    .get(&rt, ns, &p.name)
+                    .map(|o| (*o).clone())
+                    .into_iter()
+                    .collect(),
+            };
+            for mut next in targets {
                 json_patch::merge(&mut next, &p.merge);
                 c.put(&rt, next);
             }

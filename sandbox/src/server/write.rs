@@ -145,6 +145,14 @@ fn create_object(
     if c.get(rt, &t.namespace, &name).is_some() {
         return Err(ApiError::already_exists(rt, &name));
     }
+    if let Some(why) = migration_in_flight(c, rt, &t.namespace, &obj) {
+        return Err(ApiError::invalid(
+            rt,
+            &rt.kind,
+            &name,
+            &[("spec.vmiName".into(), why)],
+        ));
+    }
     if rt.namespaced
         && let Some(ns_rt) = c.catalog.by_plural("", "v1", "namespaces").cloned()
         && c.get(&ns_rt, "", &t.namespace).is_none()
@@ -176,6 +184,29 @@ fn create_object(
     }
     let stored = store(c, rt, None, obj, world_now);
     Ok(json_response(201, &present(rt, &stored)))
+}
+
+/// KubeVirt's migration admission: one migration per VMI at a time. A second one is refused
+/// (422, as KubeVirt's admitters answer) while another for the same VMI has not finished.
+fn migration_in_flight(
+    c: &ClusterState,
+    rt: &ResourceType,
+    namespace: &str,
+    obj: &Value,
+) -> Option<String> {
+    if rt.group != "kubevirt.io" || rt.kind != "VirtualMachineInstanceMigration" {
+        return None;
+    }
+    let vmi = obj["spec"]["vmiName"].as_str()?;
+    let (_, other) = c.scan(&rt.storage, Some(namespace)).find(|(_, m)| {
+        m["spec"]["vmiName"] == vmi
+            && !matches!(m["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+    })?;
+    Some(format!(
+        "in-flight migration detected: migration {} ({}) is already in progress for VMI {vmi}",
+        meta_str(other, "name"),
+        meta_str(other, "uid"),
+    ))
 }
 
 /// The new version of an object after an update (PUT) or patch.
