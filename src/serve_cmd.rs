@@ -47,9 +47,8 @@ pub async fn run(
     let wired = wire(&config, target, &opts, target.namespace.clone()).await?;
     // People are the engine's: in a replay the bundle's (plus medic.yaml's chat ids), else
     // `approvals.identities`. The server maps chat users with the same list.
-    let identities = wired.identities.clone();
     let state_dir = wired.data_dir.join("server");
-    let first = server_config(&config, identities.clone(), &state_dir)?;
+    let first = server_config(&config, wired.identities.clone(), &state_dir)?;
     let engine = ServeEngine::new(wired.engine.clone());
     let server = Server::new(first, engine)
         .with_context(|| format!("cannot start the server with the configuration from {source}"))?;
@@ -60,11 +59,35 @@ pub async fn run(
     // On stdout, so scripts (and tests using port 0) learn the address.
     println!("medic serve listening on http://{addr}");
     tracing::info!(%addr, config = %source, "medic serve listening");
-    let reload = move || -> medic_server::Result<ServerConfig> {
-        let (config, _) = Config::discover(config_path.as_deref())
-            .map_err(|e| ServerError::Config(format!("{e:#}")))?;
-        server_config(&config, identities.clone(), &state_dir)
-            .map_err(|e| ServerError::Config(format!("{e:#}")))
+    // SIGHUP: medic.yaml again — the server section, and who may approve what (identities
+    // and policy), swapped into the approval book with an audit record. Anything that does
+    // not load leaves everything as it was.
+    let book = wired.engine.remediation().book().clone();
+    let bundle = Arc::new(wired.bundle);
+    let reload = move || {
+        let (config_path, state_dir, book, bundle) = (
+            config_path.clone(),
+            state_dir.clone(),
+            book.clone(),
+            bundle.clone(),
+        );
+        async move {
+            let cfg = |e: anyhow::Error| ServerError::Config(format!("{e:#}"));
+            let (config, source) = Config::discover(config_path.as_deref())
+                .map_err(|e| ServerError::Config(format!("{e:#}")))?;
+            let people = crate::wire::people(&config, bundle.as_ref().as_ref()).map_err(cfg)?;
+            let (map, policy) = people.build().map_err(cfg)?;
+            let server = server_config(&config, people.identities, &state_dir).map_err(cfg)?;
+            let actor: Actor = "medic"
+                .parse()
+                .map_err(|e| ServerError::Config(format!("{e}")))?;
+            let record = book
+                .reload(policy, map, &actor, &source.to_string(), chrono::Utc::now())
+                .await
+                .map_err(|e| ServerError::Config(format!("{e:#}")))?;
+            tracing::info!(audit_seq = record.seq, change = %record.payload, "approval identities and policy reloaded");
+            Ok(server)
+        }
     };
     let report = server.serve_with_signals(listener, reload).await?;
     tracing::info!(?report, "medic serve stopped");

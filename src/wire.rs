@@ -93,11 +93,10 @@ pub async fn wire(
             let bundle = Bundle::load(dir)?;
             let handle = Sandbox::start(&bundle, SandboxOptions::default()).await?;
             let clusters = bundle_clusters(&bundle, &handle);
-            let identities = bundle_identities(&bundle.scenario.identities, config);
-            let policy = bundle
-                .policy
-                .as_ref()
-                .map(|f| (f.path.clone(), f.text.clone()));
+            let People {
+                identities,
+                policy_text: policy,
+            } = people(config, Some(&bundle))?;
             let now = bundle.now();
             (
                 handle.kubeconfig_path().to_path_buf(),
@@ -131,15 +130,10 @@ pub async fn wire(
                     })
                     .collect()
             };
-            let identities = config.approvals.identities.clone();
-            let policy = match &config.approvals.policy {
-                Some(p) => Some((
-                    p.display().to_string(),
-                    std::fs::read_to_string(p)
-                        .with_context(|| format!("cannot read policy {}", p.display()))?,
-                )),
-                None => None,
-            };
+            let People {
+                identities,
+                policy_text: policy,
+            } = people(config, None)?;
             (kubeconfig, clusters, identities, policy, None, None, None)
         }
     };
@@ -180,6 +174,53 @@ pub async fn wire(
         identities,
         clusters,
         _tmp: tmp,
+    })
+}
+
+/// Who may approve what: the identities and the policy text (file name and text; `None` for
+/// the default policy).
+pub struct People {
+    /// Identities.
+    pub identities: Vec<IdentityEntry>,
+    /// Policy file name and text, or the default policy.
+    pub policy_text: Option<(String, String)>,
+}
+
+impl People {
+    /// The identity map and the parsed policy (what the approval book takes), each
+    /// validated: a problem names the file and what is wrong.
+    pub fn build(&self) -> Result<(IdentityMap, Policy)> {
+        let map = IdentityMap::new(self.identities.clone())?;
+        let policy = match &self.policy_text {
+            Some((file, text)) => Policy::parse(text, file, &map)?,
+            None => Policy::default(),
+        };
+        Ok((map, policy))
+    }
+}
+
+/// The people of a replay (the bundle's identities and policy, with medic.yaml's chat and
+/// terminal ids) or of a live estate (medic.yaml's `approvals`). Read again on reload.
+pub fn people(config: &Config, bundle: Option<&Bundle>) -> Result<People> {
+    Ok(match bundle {
+        Some(bundle) => People {
+            identities: bundle_identities(&bundle.scenario.identities, config),
+            policy_text: bundle
+                .policy
+                .as_ref()
+                .map(|f| (f.path.clone(), f.text.clone())),
+        },
+        None => People {
+            identities: config.approvals.identities.clone(),
+            policy_text: match &config.approvals.policy {
+                Some(p) => Some((
+                    p.display().to_string(),
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read policy {}", p.display()))?,
+                )),
+                None => None,
+            },
+        },
     })
 }
 
@@ -288,11 +329,11 @@ pub async fn build_engine(
         None => Arc::new(Utc::now),
     };
 
-    let identity_map = IdentityMap::new(identities.clone())?;
-    let policy = match &policy_text {
-        Some((file, text)) => Policy::parse(text, file, &identity_map)?,
-        None => Policy::default(),
-    };
+    let (identity_map, policy) = People {
+        identities: identities.clone(),
+        policy_text,
+    }
+    .build()?;
 
     // Tools (read-only, as medic).
     let contexts: Vec<&str> = clusters.iter().map(|c| c.context.as_str()).collect();

@@ -581,3 +581,102 @@ async fn policy_preapproved_runbook_plan_runs_without_a_human_and_is_recorded() 
         "executed as the rule's identity"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_maps_a_new_approver_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, slack_addr) = fake_slack().await;
+    write_slack_secrets(dir.path());
+    let config = dir.path().join("medic.yaml");
+    let server_section = format!(
+        "server:\n  slack:\n    signing_secret: {{ file: {d}/signing-secret }}\n    bot_token: {{ file: {d}/bot-token }}\n    api_base_url: http://{slack_addr}/api\n  shutdown_grace_secs: 1\n",
+        d = dir.path().display()
+    );
+    // Bob has no Slack id yet: his clicks come from an unmapped user.
+    std::fs::write(&config, &server_section).unwrap();
+    let data = dir.path().join("data");
+    let (served, url) = start_serve(&config, &data, &root().join("sandbox/bundles/gpu-xid79"));
+    let http = reqwest::Client::new();
+    let mention = json!({
+        "type": "event_callback", "team_id": "T1", "event_id": "Ev02", "event_time": chrono::Utc::now().timestamp(),
+        "event": { "type": "app_mention", "user": "U03CAROL", "channel": "C0INCIDENT", "ts": "1699999999.000100",
+                   "text": "<@U0MEDIC> one llama pod keeps restarting in namespace ai on aks-eu-west. What is wrong?" }
+    });
+    assert_eq!(
+        signed(
+            &http,
+            &format!("{url}/slack/events"),
+            mention.to_string(),
+            false
+        )
+        .await,
+        200
+    );
+    let card = posted(&fake, "the approval card", |p| approval_id_in(p).is_some()).await;
+    let approval = approval_id_in(&card).unwrap();
+    let iurl = format!("{url}/slack/interactivity");
+    assert_eq!(
+        signed(&http, &iurl, click("U01ALICE", &approval, 1), true).await,
+        200
+    );
+    assert_eq!(
+        signed(&http, &iurl, click("U02BOB", &approval, 2), true).await,
+        200
+    );
+    eventually("bob's refusal as an unmapped user", || {
+        fake.by_method("chat.postEphemeral")
+            .iter()
+            .any(|e| e["user"] == "U02BOB")
+    })
+    .await;
+
+    // medic.yaml now maps bob's Slack id; SIGHUP, no restart.
+    std::fs::write(
+        &config,
+        format!("{server_section}approvals:\n  identities:\n    - {{ name: bob, kube_user: bob@corp.example, groups: [platform-leads], slack: U02BOB }}\n"),
+    )
+    .unwrap();
+    let log = data.join("audit.jsonl");
+    let hup = Command::new("kill")
+        .args(["-HUP", &served.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    eventually("the reload in the audit log", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("config_reloaded"))
+    })
+    .await;
+    let reload = audit_records(&log)
+        .into_iter()
+        .find(|r| r["kind"] == "config_reloaded")
+        .unwrap();
+    assert_eq!(reload["payload"]["changed"], json!(["bob"]), "{reload}");
+    assert_eq!(reload["payload"]["added"], json!([]), "{reload}");
+
+    // The same click now counts: the two-person rule is met and the plan runs as bob.
+    assert_eq!(
+        signed(&http, &iurl, click("U02BOB", &approval, 3), true).await,
+        200
+    );
+    posted(&fake, "the result in the thread", |p| {
+        text_starts(p, "Execution executed")
+    })
+    .await;
+    drop(served);
+    let verify = Command::new(env!("CARGO_BIN_EXE_medic"))
+        .args(["audit", "verify", "--log"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    assert!(
+        audit_records(&log)
+            .iter()
+            .filter(|r| r["kind"] == "step_applied")
+            .all(|r| r["payload"]["as_user"] == "bob@corp.example")
+    );
+}

@@ -37,8 +37,8 @@ pub struct ApprovalBook {
     pub(crate) views: Arc<Mutex<Views>>,
     pub(crate) op: tokio::sync::Mutex<()>,
     pub(crate) lock_path: PathBuf,
-    pub(crate) policy: Policy,
-    pub(crate) identities: IdentityMap,
+    /// The policy and the identities in force, swapped together by [`ApprovalBook::reload`].
+    pub(crate) people: std::sync::RwLock<(Arc<Policy>, Arc<IdentityMap>)>,
     pub(crate) reviewer: SharedReviewer,
 }
 
@@ -82,8 +82,7 @@ impl ApprovalBook {
             views: Arc::new(Mutex::new(views)),
             op: tokio::sync::Mutex::new(()),
             lock_path: dir.join(LOCK_FILE),
-            policy,
-            identities,
+            people: std::sync::RwLock::new((Arc::new(policy), Arc::new(identities))),
             reviewer,
         })
     }
@@ -99,13 +98,62 @@ impl ApprovalBook {
     }
 
     /// The policy in force.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    pub fn policy(&self) -> Arc<Policy> {
+        self.people
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+            .clone()
     }
 
     /// The identity map in force.
-    pub fn identities(&self) -> &IdentityMap {
-        &self.identities
+    pub fn identities(&self) -> Arc<IdentityMap> {
+        self.people
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
+            .clone()
+    }
+
+    /// Swaps in a new policy and identity map (e.g. `medic serve` on SIGHUP) without a
+    /// restart. It waits for any decision in progress, records a `config_reloaded` audit
+    /// record naming who was added, removed or changed, and only then swaps: every later
+    /// decision and pre-execution re-check uses the new lists. Approvals already given stay
+    /// given; their re-check before execution (SubjectAccessReview as the approver, role,
+    /// freeze) runs under the new policy.
+    pub async fn reload(
+        &self,
+        policy: Policy,
+        identities: IdentityMap,
+        actor: &Actor,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AuditRecord> {
+        let _g = self.exclusive().await?;
+        let diff = identities.diff(&self.identities());
+        let payload = serde_json::json!({
+            "source": source,
+            "identities": identities.iter().count(),
+            "added": diff.added,
+            "removed": diff.removed,
+            "changed": diff.changed,
+            "policy_roles": policy.roles.len(),
+        });
+        let record = self
+            .log
+            .append(RecordDraft::new(
+                now,
+                actor,
+                RecordKind::Other("config_reloaded".into()),
+                payload,
+            ))
+            .await?;
+        *self
+            .people
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            (Arc::new(policy), Arc::new(identities));
+        Ok(record)
     }
 
     /// True when the views are the persistent sled ones, false when this process uses
@@ -198,22 +246,22 @@ impl ApprovalBook {
         summary.hash = hash.clone();
         let plan_json = serde_json::to_value(plan).map_err(|e| Error::json("plan", e))?;
         let expiry =
-            chrono::Duration::from_std(self.policy.expiry).map_err(|_| Error::Invalid {
+            chrono::Duration::from_std(self.policy().expiry).map_err(|_| Error::Invalid {
                 what: "expiry",
                 message: "too long".into(),
             })?;
         let request = ApprovalRequest {
             id: uuid::Uuid::new_v4().to_string(),
             plan_hash: hash.clone(),
-            required: self.policy.requirement(&summary),
+            required: self.policy().requirement(&summary),
             eligible_roles: self
-                .policy
+                .policy()
                 .eligible_roles(&summary)
                 .into_iter()
                 .map(|r| r.name.clone())
                 .collect(),
             requester: requester.to_string(),
-            requester_identity: self.identities.resolve(requester).map(|i| i.name.clone()),
+            requester_identity: self.identities().resolve(requester).map(|i| i.name.clone()),
             created: now,
             expires_at: now + expiry,
             summary,

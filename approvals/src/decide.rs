@@ -54,7 +54,7 @@ impl ApprovalBook {
                 status: state.status,
             });
         }
-        let Some(identity) = self.identities.resolve(actor).cloned() else {
+        let Some(identity) = self.identities().resolve(actor).cloned() else {
             return self
                 .refuse(
                     &state,
@@ -73,7 +73,7 @@ impl ApprovalBook {
         }
         let is_requester =
             state.request.requester_identity.as_deref() == Some(identity.name.as_str());
-        let roles = self.policy.approver_roles(&identity, &summary);
+        let roles = self.policy().approver_roles(&identity, &summary);
 
         if let Decision::Deny { reason } = decision {
             let roles = match roles {
@@ -260,7 +260,7 @@ impl ApprovalBook {
         let mut regranted: Vec<Grant> = Vec::new();
         let mut reviewed: Vec<Identity> = Vec::new();
         for g in &state.grants {
-            let Some(id) = self.identities.by_name(&g.identity).cloned() else {
+            let Some(id) = self.identities().by_name(&g.identity).cloned() else {
                 return Ok(Some(Refusal::Unmapped {
                     actor: g.actor.clone(),
                 }));
@@ -268,7 +268,7 @@ impl ApprovalBook {
             if id.agent {
                 return Ok(Some(Refusal::AgentCannotApprove { identity: id.name }));
             }
-            match self.policy.approver_roles(&id, summary) {
+            match self.policy().approver_roles(&id, summary) {
                 Ok(roles) => regranted.push(Grant { roles, ..g.clone() }),
                 Err(why) => {
                     return Ok(Some(Refusal::RoleNotAllowed {
@@ -279,9 +279,9 @@ impl ApprovalBook {
             }
             reviewed.push(id);
         }
-        let required = self.policy.requirement(summary);
+        let required = self.policy().requirement(summary);
         let eligible: Vec<String> = self
-            .policy
+            .policy()
             .eligible_roles(summary)
             .into_iter()
             .map(|r| r.name.clone())
@@ -310,14 +310,14 @@ impl ApprovalBook {
         runbook: &str,
         summary: &PlanSummary,
     ) -> std::result::Result<Identity, Refusal> {
-        let rule = self
-            .policy
+        let policy = self.policy();
+        let rule = policy
             .auto_rule(runbook, summary)
             .ok_or_else(|| Refusal::NoAutoRule {
                 runbook: runbook.to_owned(),
             })?;
         let id = self
-            .identities
+            .identities()
             .by_name(&rule.run_as)
             .cloned()
             .ok_or_else(|| Refusal::Unmapped {
@@ -366,7 +366,7 @@ impl ApprovalBook {
                 expires_at: state.request.expires_at,
             });
         }
-        self.policy
+        self.policy()
             .freeze_at(&state.request.summary, now)
             .map(|f| Refusal::Frozen {
                 freeze: f.name.clone(),

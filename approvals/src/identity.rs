@@ -1,6 +1,6 @@
 //! Who is who: chat and terminal identities mapped to Kubernetes users and groups.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
@@ -123,6 +123,17 @@ impl<'de> Deserialize<'de> for Actor {
     }
 }
 
+/// What changed between two identity maps, by identity name (sorted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IdentityDiff {
+    /// New names.
+    pub added: Vec<String>,
+    /// Names no longer listed.
+    pub removed: Vec<String>,
+    /// Names whose Kubernetes user, groups or chat ids changed.
+    pub changed: Vec<String>,
+}
+
 /// Maps actors to identities. Unmapped actors can read but never approve.
 #[derive(Debug, Clone, Default)]
 pub struct IdentityMap {
@@ -215,6 +226,45 @@ impl IdentityMap {
     pub fn iter(&self) -> impl Iterator<Item = &Identity> {
         self.identities.iter()
     }
+
+    /// Who was added, removed or changed (Kubernetes user, groups, chat ids) from `old` to
+    /// this map, by name.
+    pub fn diff(&self, old: &IdentityMap) -> IdentityDiff {
+        let view = |m: &IdentityMap| -> BTreeMap<String, (Identity, Vec<String>)> {
+            m.identities
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let mut keys: Vec<String> = m
+                        .by_key
+                        .iter()
+                        .filter(|(_, at)| **at == i)
+                        .map(|(k, _)| k.to_string())
+                        .collect();
+                    keys.sort();
+                    (id.name.clone(), (id.clone(), keys))
+                })
+                .collect()
+        };
+        let (before, after) = (view(old), view(self));
+        IdentityDiff {
+            added: after
+                .keys()
+                .filter(|k| !before.contains_key(*k))
+                .cloned()
+                .collect(),
+            removed: before
+                .keys()
+                .filter(|k| !after.contains_key(*k))
+                .cloned()
+                .collect(),
+            changed: after
+                .iter()
+                .filter(|(k, v)| before.get(*k).is_some_and(|b| b != *v))
+                .map(|(k, _)| k.clone())
+                .collect(),
+        }
+    }
 }
 
 fn problem(key: &str, message: String) -> ConfigProblem {
@@ -235,6 +285,28 @@ mod tests {
 - { name: alice, kube_user: alice@corp.example, groups: [sre], slack: U01ALICE, terminal: alice }
 - { name: bob,   kube_user: bob@corp.example,   groups: [platform-leads], teams: "29:1bob" }
 "#;
+
+    #[test]
+    fn diff_names_added_removed_and_changed_people() {
+        let old = IdentityMap::from_yaml(IDS).unwrap();
+        let new = IdentityMap::from_yaml(
+            r#"
+- { name: medic, kube_user: "system:serviceaccount:medic:medic", agent: true }
+- { name: bob,   kube_user: bob@corp.example,   groups: [platform-leads], teams: "29:1bob", slack: U02BOB }
+- { name: dave,  kube_user: dave@corp.example,  groups: [sre] }
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            new.diff(&old),
+            IdentityDiff {
+                added: vec!["dave".into()],
+                removed: vec!["alice".into()],
+                changed: vec!["bob".into()],
+            }
+        );
+        assert_eq!(old.diff(&old), IdentityDiff::default());
+    }
 
     #[test]
     fn resolves_every_kind_of_actor() {

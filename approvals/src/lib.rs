@@ -145,7 +145,7 @@ mod views;
 pub use approved::{Approved, Decision, Outcome};
 pub use book::{AUDIT_FILE, ApprovalBook, VIEWS_DIR};
 pub use error::{ConfigProblem, Error, Result};
-pub use identity::{Actor, Identity, IdentityEntry, IdentityMap, KubeIdentity};
+pub use identity::{Actor, Identity, IdentityDiff, IdentityEntry, IdentityMap, KubeIdentity};
 pub use plan::{
     AccessCheck, Approvable, FromRecorded, PlanHash, PlanSummary, RecordedPlan, Risk,
     canonical_json,

@@ -293,15 +293,17 @@ impl Server {
     }
 
     /// [`Server::serve`] driven by Unix signals: SIGTERM or SIGINT shut down (drain and
-    /// checkpoint); SIGHUP calls `reload_config` and swaps the result in, logging (and
-    /// otherwise ignoring) a configuration that does not load.
-    pub async fn serve_with_signals<F>(
+    /// checkpoint); SIGHUP awaits `reload_config` and swaps the result in, logging (and
+    /// otherwise ignoring) a configuration that does not load. The caller's future may
+    /// reload its own state too (`medic serve` swaps the approval book's people).
+    pub async fn serve_with_signals<F, Fut>(
         self,
         listener: tokio::net::TcpListener,
         reload_config: F,
     ) -> Result<ShutdownReport>
     where
-        F: Fn() -> Result<ServerConfig> + Send + 'static,
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<ServerConfig>> + Send,
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())?;
@@ -314,7 +316,7 @@ impl Server {
                     _ = term.recv() => break,
                     _ = tokio::signal::ctrl_c() => break,
                     _ = hup.recv() => {
-                        match reload_config() {
+                        match reload_config().await {
                             Ok(cfg) => {
                                 if let Err(e) = server.reload(cfg).await {
                                     tracing::error!(error = %e, "reload refused; the previous configuration stays");

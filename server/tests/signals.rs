@@ -30,7 +30,7 @@ async fn sighup_reloads_and_sigterm_drains() {
     let token_file = dir.path().join("am-token");
     let serving = tokio::spawn(server.serve_with_signals(listener, move || {
         r.fetch_add(1, Ordering::SeqCst);
-        Ok(cfg.clone())
+        std::future::ready(Ok(cfg.clone()))
     }));
     let http = reqwest::Client::new();
     let url = format!("http://{addr}/alerts/alertmanager");
