@@ -168,6 +168,37 @@ fn write_slack_secrets(dir: &Path) {
     std::fs::write(dir.join("bot-token"), "xoxb-test-not-a-real-token").unwrap();
 }
 
+/// medic.yaml's `server` section for Slack at `slack_addr`, secrets under `dir`.
+fn slack_section(dir: &Path, slack_addr: std::net::SocketAddr) -> String {
+    format!(
+        "server:\n  slack:\n    signing_secret: {{ file: {d}/signing-secret }}\n    bot_token: {{ file: {d}/bot-token }}\n    api_base_url: http://{slack_addr}/api\n  shutdown_grace_secs: 1\n",
+        d = dir.display()
+    )
+}
+
+/// The bundle gives bob a Teams id only; this adds his Slack id.
+const BOB_ON_SLACK: &str = "approvals:\n  identities:\n    - { name: bob, kube_user: bob@corp.example, groups: [platform-leads], slack: U02BOB }\n";
+
+/// Carol mentions medic about the llama pod; returns the approval card and its id.
+async fn carol_asks(http: &reqwest::Client, url: &str, fake: &FakeSlack) -> (Value, String) {
+    let mention = json!({
+        "type": "event_callback", "team_id": "T1", "event_id": "Ev01", "event_time": chrono::Utc::now().timestamp(),
+        "event": { "type": "app_mention", "user": "U03CAROL", "channel": "C0INCIDENT", "ts": "1699999999.000100",
+                   "text": "<@U0MEDIC> one llama pod keeps restarting in namespace ai on aks-eu-west, users see 5xx. What is wrong?" }
+    });
+    let status = signed(
+        http,
+        &format!("{url}/slack/events"),
+        mention.to_string(),
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let card = posted(fake, "the approval card", |p| approval_id_in(p).is_some()).await;
+    let approval = approval_id_in(&card).unwrap();
+    (card, approval)
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -207,10 +238,7 @@ async fn slack_mention_to_executed_plan_with_a_verified_audit_trail() {
     // The bundle gives bob a Teams id only; this machine's medic.yaml adds his Slack id.
     std::fs::write(
         &config,
-        format!(
-            "server:\n  slack:\n    signing_secret: {{ file: {d}/signing-secret }}\n    bot_token: {{ file: {d}/bot-token }}\n    api_base_url: http://{slack_addr}/api\n  shutdown_grace_secs: 1\napprovals:\n  identities:\n    - {{ name: bob, kube_user: bob@corp.example, groups: [platform-leads], slack: U02BOB }}\n",
-            d = dir.path().display()
-        ),
+        format!("{}{BOB_ON_SLACK}", slack_section(dir.path(), slack_addr)),
     )
     .unwrap();
     let data = dir.path().join("data");
@@ -218,23 +246,7 @@ async fn slack_mention_to_executed_plan_with_a_verified_audit_trail() {
     let http = reqwest::Client::new();
 
     // Carol asks in a channel.
-    let mention = json!({
-        "type": "event_callback", "team_id": "T1", "event_id": "Ev01", "event_time": chrono::Utc::now().timestamp(),
-        "event": { "type": "app_mention", "user": "U03CAROL", "channel": "C0INCIDENT", "ts": "1699999999.000100",
-                   "text": "<@U0MEDIC> one llama pod keeps restarting in namespace ai on aks-eu-west, users see 5xx. What is wrong?" }
-    });
-    assert_eq!(
-        signed(
-            &http,
-            &format!("{url}/slack/events"),
-            mention.to_string(),
-            false
-        )
-        .await,
-        200
-    );
-    let card = posted(&fake, "the approval card", |p| approval_id_in(p).is_some()).await;
-    let approval = approval_id_in(&card).unwrap();
+    let (card, approval) = carol_asks(&http, &url, &fake).await;
     let card_text = card.to_string();
     assert!(card_text.contains("gpu-node-3"), "{card_text}");
     assert!(card_text.contains("gpu-rebalance"), "{card_text}");
@@ -588,32 +600,13 @@ async fn sighup_maps_a_new_approver_without_a_restart() {
     let (fake, slack_addr) = fake_slack().await;
     write_slack_secrets(dir.path());
     let config = dir.path().join("medic.yaml");
-    let server_section = format!(
-        "server:\n  slack:\n    signing_secret: {{ file: {d}/signing-secret }}\n    bot_token: {{ file: {d}/bot-token }}\n    api_base_url: http://{slack_addr}/api\n  shutdown_grace_secs: 1\n",
-        d = dir.path().display()
-    );
+    let server_section = slack_section(dir.path(), slack_addr);
     // Bob has no Slack id yet: his clicks come from an unmapped user.
     std::fs::write(&config, &server_section).unwrap();
     let data = dir.path().join("data");
     let (served, url) = start_serve(&config, &data, &root().join("sandbox/bundles/gpu-xid79"));
     let http = reqwest::Client::new();
-    let mention = json!({
-        "type": "event_callback", "team_id": "T1", "event_id": "Ev02", "event_time": chrono::Utc::now().timestamp(),
-        "event": { "type": "app_mention", "user": "U03CAROL", "channel": "C0INCIDENT", "ts": "1699999999.000100",
-                   "text": "<@U0MEDIC> one llama pod keeps restarting in namespace ai on aks-eu-west. What is wrong?" }
-    });
-    assert_eq!(
-        signed(
-            &http,
-            &format!("{url}/slack/events"),
-            mention.to_string(),
-            false
-        )
-        .await,
-        200
-    );
-    let card = posted(&fake, "the approval card", |p| approval_id_in(p).is_some()).await;
-    let approval = approval_id_in(&card).unwrap();
+    let (_, approval) = carol_asks(&http, &url, &fake).await;
     let iurl = format!("{url}/slack/interactivity");
     assert_eq!(
         signed(&http, &iurl, click("U01ALICE", &approval, 1), true).await,
@@ -631,11 +624,7 @@ async fn sighup_maps_a_new_approver_without_a_restart() {
     .await;
 
     // medic.yaml now maps bob's Slack id; SIGHUP, no restart.
-    std::fs::write(
-        &config,
-        format!("{server_section}approvals:\n  identities:\n    - {{ name: bob, kube_user: bob@corp.example, groups: [platform-leads], slack: U02BOB }}\n"),
-    )
-    .unwrap();
+    std::fs::write(&config, format!("{server_section}{BOB_ON_SLACK}")).unwrap();
     let log = data.join("audit.jsonl");
     let hup = Command::new("kill")
         .args(["-HUP", &served.0.id().to_string()])

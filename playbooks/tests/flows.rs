@@ -425,25 +425,7 @@ async fn a_revert_under_later_commits_restores_only_the_culprits_files() {
     let github = GitHub::new(&url, None).unwrap();
     let mut ctx = w.ctx();
     ctx.github = Some(github.clone());
-    let dep = w
-        .sandbox
-        .object(
-            "gke-prod-euw1",
-            "apps/v1",
-            "Deployment",
-            "recsys",
-            "recsys-api",
-        )
-        .unwrap();
-    let revision: i64 = dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let rs = pod_template_hash_at(&w, revision - 1);
-    let params = json!({"cluster": "gke-prod-euw1", "namespace": "recsys", "deployment": "recsys-api",
-        "to_revision": revision - 1, "pod_template_hash": rs,
-        "git": {"commit": "a41c9e27d3b85f6e0c19a7d42f8b3e6c5d0a9b17"}});
+    let params = revert_a41c9e2(&w);
     let plan = propose(&ctx, "rollback", params).await.unwrap();
     let Operation::RevertPullRequest(pr) = &plan.steps[0].op else {
         panic!("expected a pull request: {}", plan.render())
@@ -544,6 +526,19 @@ async fn a_revert_whose_files_changed_again_is_refused() {
     let w = world_from(tmp.path()).await;
     let mut ctx = w.ctx();
     ctx.github = Some(GitHub::new(&w.sandbox.github_url().unwrap(), None).unwrap());
+    let params = revert_a41c9e2(&w);
+    let err = propose(&ctx, "rollback", params).await.unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "apps/recsys-api/overlays/prod/deployment-patch.yaml changed again in the 1 commit(s) after a41c9e27d3b85f6e0c19a7d42f8b3e6c5d0a9b17"
+        ),
+        "{err}"
+    );
+    assert!(w.sandbox.github_log().is_empty());
+}
+
+/// Rollback parameters for recsys-api: back one revision, reverting a41c9e2 in Git.
+fn revert_a41c9e2(w: &World) -> Value {
     let dep = w
         .sandbox
         .object(
@@ -559,18 +554,9 @@ async fn a_revert_whose_files_changed_again_is_refused() {
         .unwrap()
         .parse()
         .unwrap();
-    let rs = pod_template_hash_at(&w, revision - 1);
-    let params = json!({"cluster": "gke-prod-euw1", "namespace": "recsys", "deployment": "recsys-api",
-        "to_revision": revision - 1, "pod_template_hash": rs,
-        "git": {"commit": "a41c9e27d3b85f6e0c19a7d42f8b3e6c5d0a9b17"}});
-    let err = propose(&ctx, "rollback", params).await.unwrap_err();
-    assert!(
-        err.to_string().contains(
-            "apps/recsys-api/overlays/prod/deployment-patch.yaml changed again in the 1 commit(s) after a41c9e27d3b85f6e0c19a7d42f8b3e6c5d0a9b17"
-        ),
-        "{err}"
-    );
-    assert!(w.sandbox.github_log().is_empty());
+    json!({"cluster": "gke-prod-euw1", "namespace": "recsys", "deployment": "recsys-api",
+        "to_revision": revision - 1, "pod_template_hash": pod_template_hash_at(w, revision - 1),
+        "git": {"commit": "a41c9e27d3b85f6e0c19a7d42f8b3e6c5d0a9b17"}})
 }
 
 /// The pod-template-hash of recsys-api's ReplicaSet at `revision`.

@@ -276,6 +276,26 @@ async fn compare(
     }
 }
 
+/// Records a Git database write (`POST /repos/{owner}/{repo}/{what}`); `Some(404)` when the
+/// repository is not in the bundle.
+fn accept_write(
+    st: &GithubState,
+    owner: &str,
+    repo: &str,
+    what: &str,
+    body: &Value,
+) -> Option<Response> {
+    record(st, "POST", format!("/repos/{owner}/{repo}/{what}"), body);
+    with_repo(st, owner, repo, |_| ()).is_none().then(not_found)
+}
+
+/// A 40-hex sha derived from content, as Git derives object ids (not Git's exact bytes:
+/// nothing here checks them).
+fn content_sha(content: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(content.as_bytes()))[..40].to_owned()
+}
+
 fn record(st: &GithubState, method: &str, path: String, body: &Value) {
     st.log
         .lock()
@@ -328,14 +348,8 @@ async fn create_ref(
     Path((owner, repo)): Path<(String, String)>,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    record(
-        &st,
-        "POST",
-        format!("/repos/{owner}/{repo}/git/refs"),
-        &body,
-    );
-    if with_repo(&st, &owner, &repo, |_| ()).is_none() {
-        return not_found();
+    if let Some(refused) = accept_write(&st, &owner, &repo, "git/refs", &body) {
+        return refused;
     }
     let (Some(name), Some(sha)) = (
         body["ref"]
@@ -444,14 +458,8 @@ async fn create_commit(
     Path((owner, repo)): Path<(String, String)>,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    record(
-        &st,
-        "POST",
-        format!("/repos/{owner}/{repo}/git/commits"),
-        &body,
-    );
-    if with_repo(&st, &owner, &repo, |_| ()).is_none() {
-        return not_found();
+    if let Some(refused) = accept_write(&st, &owner, &repo, "git/commits", &body) {
+        return refused;
     }
     let (Some(tree), Some(parents), Some(message)) = (
         body["tree"].as_str(),
@@ -460,10 +468,7 @@ async fn create_commit(
     ) else {
         return unprocessable("tree, parents and message are required");
     };
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
-    h.update(format!("tree {tree}\n{parents:?}\n{message}").as_bytes());
-    let sha: String = hex::encode(h.finalize())[..40].to_owned();
+    let sha = content_sha(&format!("tree {tree}\n{parents:?}\n{message}"));
     let commit = json!({
         "sha": sha, "message": message, "tree": {"sha": tree},
         "parents": parents.iter().map(|p| json!({"sha": p})).collect::<Vec<_>>(),
@@ -511,14 +516,8 @@ async fn create_tree(
     Path((owner, repo)): Path<(String, String)>,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    record(
-        &st,
-        "POST",
-        format!("/repos/{owner}/{repo}/git/trees"),
-        &body,
-    );
-    if with_repo(&st, &owner, &repo, |_| ()).is_none() {
-        return not_found();
+    if let Some(refused) = accept_write(&st, &owner, &repo, "git/trees", &body) {
+        return refused;
     }
     let Some(changes) = body["tree"].as_array() else {
         return unprocessable("tree is required");
@@ -545,12 +544,11 @@ async fn create_tree(
         }
     }
     entries.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
-    for e in &entries {
-        h.update(format!("{} {} {}\n", e["mode"], e["path"], e["sha"]).as_bytes());
-    }
-    let sha: String = hex::encode(h.finalize())[..40].to_owned();
+    let listing: String = entries
+        .iter()
+        .map(|e| format!("{} {} {}\n", e["mode"], e["path"], e["sha"]))
+        .collect();
+    let sha = content_sha(&listing);
     let tree = json!({"sha": sha, "tree": entries, "truncated": false});
     st.written()
         .trees
