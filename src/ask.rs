@@ -233,6 +233,13 @@ pub fn render_plan(p: &PlanView) -> String {
         p.risk,
         p.blast_radius
     );
+    if !p.rationale.is_empty() {
+        s = s.replacen(
+            "  steps:\n",
+            &format!("  why: {}\n  steps:\n", p.rationale),
+            1,
+        );
+    }
     for (i, step) in p.steps.iter().enumerate() {
         s.push_str(&format!("    {}. {step}\n", i + 1));
     }
@@ -242,7 +249,11 @@ pub fn render_plan(p: &PlanView) -> String {
             s.push_str(&format!("    {l}\n"));
         }
     }
-    s.push_str("  post-checks:\n");
+    if p.post_checks.is_empty() {
+        s.push_str("  post-checks: none (nothing in the cluster changes until a person merges)\n");
+    } else {
+        s.push_str("  post-checks:\n");
+    }
     for c in &p.post_checks {
         s.push_str(&format!("    - {c}\n"));
     }

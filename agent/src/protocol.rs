@@ -355,6 +355,11 @@ pub struct PlanView {
     pub cluster: String,
     /// One-line title.
     pub title: String,
+    /// Why this plan and not another, in a few sentences (the playbook's rationale: e.g.
+    /// that a GitOps-managed workload is fixed through Git because a live patch would be
+    /// reverted by the next sync).
+    #[serde(default)]
+    pub rationale: String,
     /// Risk level: `low`, `medium`, `high` or `critical`.
     pub risk: String,
     /// Blast radius in words, e.g. "2 pods of ai/llama (33% of replicas)".

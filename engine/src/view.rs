@@ -49,6 +49,7 @@ pub fn plan_view(plan: &Plan, hash: &str) -> PlanView {
         playbook: plan.playbook.clone(),
         cluster: plan.cluster.clone(),
         title: plan.title.clone(),
+        rationale: plan.rationale.clone(),
         risk: plan.risk.as_str().to_string(),
         blast_radius: if blast.is_empty() {
             "no workload disruption".to_string()

@@ -284,6 +284,9 @@ impl ApprovalView {
                         format!("Blast radius: {}", p.blast_radius),
                     ],
                 ));
+                if !p.rationale.is_empty() {
+                    sections.push(Section::new(Some("Why"), vec![clip(&p.rationale, 1500)]));
+                }
                 if !p.steps.is_empty() {
                     sections.push(Section::new(Some("Steps"), numbered(&p.steps)));
                 }

@@ -218,6 +218,7 @@ async fn mention_gets_a_threaded_investigation_and_retries_are_deduplicated() {
         "Post-checks",
         "Undo",
         "memory: 512Mi",
+        "512Mi covers the observed peak",
     ] {
         assert!(card_text.contains(want), "missing {want}: {card_text}");
     }

@@ -135,6 +135,93 @@ async fn detect_gitops(ctx: &PlanContext, cluster: &str, dep: &Value) -> Result<
     Ok(None)
 }
 
+/// What the failing template changed against the known-good one, for people: container
+/// images, env values, commands and resources, container set; at most a handful of items.
+fn template_change(good: &Value, bad: &Value) -> String {
+    let containers = |t: &Value| -> Vec<Value> {
+        t["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (good_cs, bad_cs) = (containers(good), containers(bad));
+    let mut out = Vec::new();
+    for b in &bad_cs {
+        let name = b["name"].as_str().unwrap_or("?");
+        let Some(g) = good_cs.iter().find(|g| g["name"] == b["name"]) else {
+            out.push(format!("container {name} added"));
+            continue;
+        };
+        if g["image"] != b["image"] {
+            out.push(format!(
+                "{name} image {} → {}",
+                g["image"].as_str().unwrap_or("?"),
+                b["image"].as_str().unwrap_or("?")
+            ));
+        }
+        let env = |c: &Value| -> Vec<(String, Value)> {
+            c["env"]
+                .as_array()
+                .map(|vs| {
+                    vs.iter()
+                        .map(|v| {
+                            let shown = if v["value"].is_null() && !v["valueFrom"].is_null() {
+                                v["valueFrom"].clone()
+                            } else {
+                                v["value"].clone()
+                            };
+                            (v["name"].as_str().unwrap_or("?").to_owned(), shown)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (ge, be) = (env(g), env(b));
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            Value::Null => "\"\"".to_owned(),
+            other => other.to_string(),
+        };
+        for (k, v) in &be {
+            match ge.iter().find(|(gk, _)| gk == k) {
+                None => out.push(format!("{name} env {k}={} added", text(v))),
+                Some((_, gv)) if gv != v => {
+                    out.push(format!("{name} env {k} {} → {}", text(gv), text(v)))
+                }
+                Some(_) => {}
+            }
+        }
+        for (k, _) in ge.iter().filter(|(k, _)| !be.iter().any(|(bk, _)| bk == k)) {
+            out.push(format!("{name} env {k} removed"));
+        }
+        for field in ["command", "args", "resources", "envFrom", "volumeMounts"] {
+            if g[field] != b[field] {
+                out.push(format!("{name} {field} changed"));
+            }
+        }
+    }
+    for g in good_cs
+        .iter()
+        .filter(|g| !bad_cs.iter().any(|b| b["name"] == g["name"]))
+    {
+        out.push(format!(
+            "container {} removed",
+            g["name"].as_str().unwrap_or("?")
+        ));
+    }
+    if out.is_empty() {
+        return "the pod template outside its containers".to_owned();
+    }
+    const SHOWN: usize = 6;
+    let more = out.len().saturating_sub(SHOWN);
+    out.truncate(SHOWN);
+    let mut text = out.join("; ");
+    if more > 0 {
+        text.push_str(&format!("; and {more} more"));
+    }
+    text
+}
+
 fn git_sha(template: &Value) -> Option<String> {
     template["metadata"]["annotations"]
         .as_object()
@@ -233,6 +320,7 @@ impl Playbook for Rollback {
                 .to_owned()
         };
         let (from_image, to_image) = (image(&dep["spec"]["template"]), image(&template));
+        let changed = template_change(&template, &dep["spec"]["template"]);
 
         if let Some(g) = detect_gitops(ctx, &p.cluster, &dep).await? {
             let over = p.git.clone().unwrap_or(GitSource {
@@ -278,7 +366,7 @@ impl Playbook for Rollback {
                 (r.files, under)
             };
             let why = format!(
-                "{} is managed by {} ({}); a live patch would be reverted by the next sync, so the fix goes through Git: revert {short}, which moved it from {to_image} to {from_image}.{under}",
+                "{} is managed by {} ({}); a live patch would be reverted by the next sync, so the fix goes through Git: revert {short}. The failing template changed: {changed}.{under}",
                 dep_ref.display(),
                 g.tool,
                 g.why
@@ -369,7 +457,7 @@ impl Playbook for Rollback {
             cluster: p.cluster.clone(),
             title: format!("Roll {} back to revision {} on {}", dep_ref.display(), p.to_revision, p.cluster),
             rationale: format!(
-                "Revision {current_rev} ({from_image}) is failing; revision {} (ReplicaSet {rs_name}, pod-template-hash {hash}, {to_image}) is the chosen known-good template. Pinning it makes the Deployment controller roll back to it.",
+                "Revision {current_rev} ({from_image}) is failing; revision {} (ReplicaSet {rs_name}, pod-template-hash {hash}, {to_image}) is the chosen known-good template. The failing template changed: {changed}. Pinning the good one makes the Deployment controller roll back to it.",
                 p.to_revision
             ),
             params,
@@ -412,5 +500,29 @@ mod tests {
             Some("acme/gitops")
         );
         assert_eq!(github_repo("https://gitlab.com/acme/x"), None);
+    }
+
+    #[test]
+    fn template_change_names_images_env_and_containers() {
+        let good = serde_json::json!({"spec": {"containers": [
+            {"name": "api", "image": "api:3.7.2", "env": [
+                {"name": "FEATURE_STORE_MODE", "value": "standalone"},
+                {"name": "OLD", "value": "1"},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "t", "key": "k"}}}]},
+            {"name": "sidecar", "image": "envoy:1"}]}});
+        let bad = serde_json::json!({"spec": {"containers": [
+            {"name": "api", "image": "api:3.7.3", "args": ["--fast"], "env": [
+                {"name": "FEATURE_STORE_MODE", "value": "cluster"},
+                {"name": "NEW", "value": "2"},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "t", "key": "k"}}}]}]}});
+        assert_eq!(
+            template_change(&good, &bad),
+            "api image api:3.7.2 → api:3.7.3; api env FEATURE_STORE_MODE standalone → cluster; \
+             api env NEW=2 added; api env OLD removed; api args changed; container sidecar removed"
+        );
+        assert_eq!(
+            template_change(&good, &good),
+            "the pod template outside its containers"
+        );
     }
 }

@@ -181,6 +181,8 @@ fn plan(proposal_id: &str, text: &str) -> PlanView {
         playbook: "raise-memory-limit".into(),
         cluster: "prod-eu".into(),
         title: "Raise shop/api memory limit to 512Mi".into(),
+        rationale: "OOMKilled 4 times in 10 minutes at 256Mi; 512Mi covers the observed peak."
+            .into(),
         risk: "medium".into(),
         blast_radius: "3 pods of shop/api (100% of replicas, rolling)".into(),
         steps: vec!["patch Deployment shop/api container api memory limit 256Mi → 512Mi".into()],

@@ -428,6 +428,7 @@ pub(crate) fn clean_plan(p: &PlanView) -> PlanView {
         playbook: one_line(&p.playbook),
         cluster: one_line(&p.cluster),
         title: one_line(&p.title),
+        rationale: one_line(&p.rationale),
         risk: one_line(&p.risk),
         blast_radius: one_line(&p.blast_radius),
         steps: p.steps.iter().map(|s| one_line(s)).collect(),

@@ -138,6 +138,15 @@ fn detail_lines(app: &App, p: &ProposalEntry, w: usize) -> Vec<Line<'static>> {
     }
     out.extend(approval_lines(app, p, w));
     if let Some(plan) = plan {
+        if !plan.rationale.is_empty() {
+            out.push(section("Why"));
+            out.extend(wrap(
+                &[Span::raw(plan.rationale.clone())],
+                w,
+                vec![Span::raw("  ")],
+                vec![Span::raw("  ")],
+            ));
+        }
         if !plan.steps.is_empty() {
             out.push(section("Steps"));
             for (i, s) in plan.steps.iter().enumerate() {

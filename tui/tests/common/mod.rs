@@ -111,6 +111,7 @@ pub fn plan() -> PlanView {
         playbook: "rollback".into(),
         cluster: "prod-eu".into(),
         title: "Roll back Deployment shop/api to revision 41 (v2.3.0)".into(),
+        rationale: "Revision 42 (v2.3.1) is failing; revision 41 is the last known-good template.".into(),
         risk: "high".into(),
         blast_radius: "6 pods of shop/api (100% of replicas), rolling".into(),
         steps: vec![
