@@ -249,8 +249,10 @@ pub fn render_plan(p: &PlanView) -> String {
             s.push_str(&format!("    {l}\n"));
         }
     }
-    if p.post_checks.is_empty() {
+    if p.post_checks.is_empty() && p.steps.iter().any(|s| s.contains("pull request")) {
         s.push_str("  post-checks: none (nothing in the cluster changes until a person merges)\n");
+    } else if p.post_checks.is_empty() {
+        s.push_str("  post-checks: none\n");
     } else {
         s.push_str("  post-checks:\n");
     }
