@@ -2,10 +2,14 @@
 //! binary: sandbox in-process, analyzers, plans with dry-runs, approvals, execution, audit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+
+use common::copy_dir;
 
 fn bundle(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -213,4 +217,64 @@ fn ask_piped_prints_plain_text_with_the_answer_and_a_usage_line() {
             && last.ends_with("(AnalyzersOnly)"),
         "{last}"
     );
+}
+
+#[test]
+fn a_proposal_the_playbook_refuses_is_explained_and_recorded() {
+    // The stuck migration of kubevirt-migration-stuck, seen 5 minutes after it started:
+    // migrate-vm will not cancel a migration that young, says why, and the audit log keeps
+    // the refusal.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("evals/scenarios/kubevirt-migration-stuck"),
+        &dir,
+    );
+    let scenario = dir.join("scenario.yaml");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let early = text.replacen(
+        "now: '2026-09-09T22:20:00Z'",
+        "now: '2026-09-09T21:45:00Z'",
+        1,
+    );
+    assert_ne!(text, early);
+    std::fs::write(&scenario, early).unwrap();
+    let data = tmp.path().join("data");
+    let out = medic(&[
+        "ask",
+        "--no-model",
+        "--sandbox",
+        dir.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("could not become a plan")
+            && stdout.contains("is in flight (phase Scheduling for 5 min)"),
+        "{stdout}"
+    );
+    let log = data.join("audit.jsonl");
+    let out = medic(&[
+        "audit",
+        "export",
+        "--log",
+        log.to_str().unwrap(),
+        "--kind",
+        "proposal_refused",
+    ]);
+    let records: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["payload"]["playbook"], "migrate-vm");
+    assert!(
+        records[0]["payload"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("set stuck_after_minutes to 5 or less")
+    );
+    let verify = medic(&["audit", "verify", "--log", log.to_str().unwrap()]);
+    assert!(verify.status.success());
 }

@@ -5,6 +5,8 @@
 //! thread, and `medic audit verify` passes over the trail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +19,8 @@ use axum::routing::post;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+
+use common::copy_dir;
 
 const SECRET: &str = "8f14e45fceea167a5a36dedd4bea2543";
 
@@ -493,19 +497,6 @@ async fn alertmanager_groups_become_investigations_posted_to_runbook_channels() 
     );
     drop(am);
     drop(served);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A runbook that lists low-risk playbooks under `preapprove`, and a policy whose

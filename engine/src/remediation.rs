@@ -9,8 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use medic_agent::protocol::{ApprovalStatus, Event, PlanView};
 use medic_approvals::{Actor, ApprovalBook, ApprovalState, Decision, Outcome, PlanHash};
+use medic_approvals::audit::{RecordDraft, RecordKind};
 use medic_playbooks::{Executor, Plan, PlanContext, Progress};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
@@ -92,16 +93,41 @@ impl Remediation {
         {
             ctx.dry_run_as = Some(who.kube.clone());
         }
-        let mut plan = medic_playbooks::propose(&ctx, playbook, params.clone()).await?;
-        // A requester who may not make these changes themselves (the usual reason someone
-        // else approves) would see only 403s; show what an on-call approver would meet.
-        if plan.dry_run.iter().any(|d| d.api_status == 403)
-            && fallback.is_some()
-            && fallback != ctx.dry_run_as
-        {
-            ctx.dry_run_as = fallback;
-            plan = medic_playbooks::propose(&ctx, playbook, params).await?;
+        let proposed = async {
+            let plan = medic_playbooks::propose(&ctx, playbook, params.clone()).await?;
+            // A requester who may not make these changes themselves (the usual reason
+            // someone else approves) would see only 403s; show what an on-call approver
+            // would meet.
+            if plan.dry_run.iter().any(|d| d.api_status == 403)
+                && fallback.is_some()
+                && fallback != ctx.dry_run_as
+            {
+                ctx.dry_run_as = fallback;
+                return medic_playbooks::propose(&ctx, playbook, params.clone()).await;
+            }
+            Ok(plan)
         }
+        .await;
+        let plan = match proposed {
+            Ok(plan) => plan,
+            Err(e) => {
+                // A refused proposal (a residency breach, a revert that needs a merge, a
+                // stuck migration someone else owns) is part of the trail too.
+                let payload = json!({"playbook": playbook, "params": params, "reason": e.to_string()});
+                self.book
+                    .record(
+                        RecordDraft::new(
+                            self.now(),
+                            requester,
+                            RecordKind::Other("proposal_refused".into()),
+                            payload,
+                        )
+                        .proposal(proposal_id),
+                    )
+                    .await?;
+                return Err(e.into());
+            }
+        };
         let now = self.now();
         let plan_json = serde_json::to_value(&plan).map_err(Error::Json)?;
         self.book

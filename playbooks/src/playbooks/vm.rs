@@ -164,7 +164,7 @@ impl Playbook for MigrateVm {
             if minutes < i64::from(stuck_after) {
                 return Err(Error::Precondition(format!(
                     "migration {name} of VM {}/{} is in flight (phase {phase} for {minutes} min); \
-                     wait for it to finish, or give stuck_after_minutes below {minutes} to cancel it",
+                     wait for it to finish, or set stuck_after_minutes to {minutes} or less to cancel it",
                     p.namespace, p.vm
                 )));
             }
