@@ -126,7 +126,7 @@ impl Playbook for MigrateVm {
     type Params = MigrateVmParams;
 
     fn description() -> &'static str {
-        "Live-migrate a running KubeVirt VM off its node (VirtualMachineInstanceMigration)."
+        "Live-migrate a running KubeVirt VM off its node (VirtualMachineInstanceMigration), cancelling a stuck migration of it first."
     }
 
     async fn plan(ctx: &PlanContext, p: MigrateVmParams) -> Result<Plan> {
