@@ -11,8 +11,11 @@
 //!   call is followed by its `ToolOutput`; model replies stream, and the final answer's text
 //!   reaches clients as `AnswerDelta`s while the model writes it (both tool modes).
 //! - [`analyzers`]: deterministic detectors over typed tool outputs (no model): a fixed
-//!   collection, follow-up reads where a finding needs them (the GPU view on GPU clusters,
-//!   a bad rollout's GitHub history), and causes that silence their symptoms' remediations.
+//!   collection (each cluster's pods read once for pods, node requests and the GPU view),
+//!   follow-up reads where a finding needs them (the GPU view on GPU clusters, a bad
+//!   rollout's GitHub history, Hubble policy drops where network policies exist, the
+//!   ConfigMaps / Secrets behind `subPath` mounts), and causes that silence their symptoms'
+//!   remediations.
 //! - [`prompt`]: the system prompt (`prompt/system.md`).
 //! - [`scripted`]: an OpenAI-compatible HTTP server replaying a script, for tests and evals.
 //! - [`error`]: [`AgentError`] and [`Result`].

@@ -9,6 +9,7 @@ use medic_agent::analyzers::{AnalyzerSet, Observations};
 use medic_tools::gpu::{GpuNode, GpuOutput};
 use medic_tools::k8s::net::EventSummary;
 use medic_tools::k8s::tools::{EventsOutput, Kind, ListOutput, Summary};
+use medic_tools::prom::{MetricsOutput, SeriesSummary};
 use medic_tools::{Registry, Tool, ToolContext, ToolResult};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -115,7 +116,194 @@ impl Tool for FakeGpu {
     }
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code)]
+struct MetricsArgs {
+    cluster: Option<String>,
+    query: String,
+    range_minutes: Option<u32>,
+    step_seconds: Option<u32>,
+    threshold: Option<f64>,
+    below: Option<bool>,
+}
+
+/// Prometheus stand-in: the world's `metrics` entries are the series of any query.
+struct FakeMetrics(World);
+
+impl Tool for FakeMetrics {
+    const NAME: &'static str = "metrics";
+    type Args = MetricsArgs;
+    type Output = MetricsOutput;
+    fn description() -> &'static str {
+        "fixture metrics"
+    }
+    async fn call(&self, _ctx: &ToolContext, a: MetricsArgs) -> medic_tools::Result<MetricsOutput> {
+        let cluster = a.cluster.unwrap_or_else(|| "c1".into());
+        let series = self
+            .0
+            .get(&(cluster.clone(), "metrics".into()))
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| serde_json::from_value::<SeriesSummary>(v).unwrap())
+            .collect();
+        Ok(MetricsOutput {
+            cluster,
+            query: a.query,
+            start: "2026-06-01T11:00:00Z".into(),
+            end: "2026-06-01T12:00:00Z".into(),
+            common_labels: BTreeMap::new(),
+            series,
+        })
+    }
+}
+
 // ---------------------------------------------------------------- fixture builders
+
+/// A network policy summary selecting `selects`, admitting `from` (previously `previous`),
+/// its spec last written at `changed`.
+fn netpol(
+    kind: &str,
+    name: &str,
+    selects: Value,
+    from: Value,
+    previous: Value,
+    changed: &str,
+) -> Value {
+    json!({"NetworkPolicy": {
+        "kind": kind, "name": name, "namespace": "shop", "uid": null, "generation": 4,
+        "created": "2026-01-01T00:00:00Z", "spec_changed": changed, "spec_changed_by": "helm",
+        "change_notes": {"meta.helm.sh/release-name": "shop-policies"},
+        "selects": selects, "selects_by_expression": false, "ingress_rules": 1,
+        "ingress_from": from, "egress_to": [], "previous_ingress_from": previous, "valid": true
+    }})
+}
+
+/// A `rate(hubble_drop_total[5m])` series summary from `source` to `destination`.
+fn drop_series(source: &str, destination: &str, first: f64, last: f64, since: &str) -> Value {
+    json!({
+        "name": source,
+        "labels": {"reason": "POLICY_DENIED", "protocol": "TCP", "source": source, "destination": destination},
+        "samples": 61, "min": first, "max": last, "mean": last / 2.0, "first": first, "last": last,
+        "last_at": "2026-06-01T12:00:00Z",
+        "change": if first == 0.0 {json!({"at": since, "before": 0.0, "after": last})} else {Value::Null},
+        "crossings": [{"start": since, "end": "2026-06-01T12:00:00Z", "peak": last}],
+        "score": 1.0
+    })
+}
+
+/// A frontend pod in `shop` (the source of the dropped flows).
+fn frontend_pod(name: &str) -> Value {
+    pod(
+        name,
+        "Running",
+        true,
+        Some("node-1"),
+        Some(("ReplicaSet", "frontend-6c9d")),
+        vec![container("web", "running", true, 0, json!({}))],
+        json!({"labels": {"app": "frontend"}, "all_labels": {"app": "frontend"}}),
+    )
+}
+
+/// The api pods with every label, so policies can select them.
+fn labelled_api_pods() -> Objects {
+    ["api-5d8f7-a", "api-5d8f7-b"]
+        .into_iter()
+        .map(|n| {
+            let Value::Object(mut p) = healthy_pod(n, "node-1") else {
+                unreachable!()
+            };
+            merge(&mut p["Pod"], json!({"all_labels": {"app": "api"}}));
+            ("c1", "pods", Value::Object(p))
+        })
+        .collect()
+}
+
+/// The policy-drops world: `api-ingress` changed at 11:30 no longer admits app=frontend and
+/// frontend → api drops began at 11:32; `default-deny` and a crawler's steady drops are noise.
+fn policy_drop_world() -> Objects {
+    let mut v = labelled_api_pods();
+    v.extend([
+        ("c1", "pods", frontend_pod("frontend-6c9d-a")),
+        (
+            "c1",
+            "ciliumnetworkpolicies",
+            netpol(
+                "CiliumNetworkPolicy",
+                "api-ingress",
+                json!({"app": "api"}),
+                json!([{"app": "storefront"}]),
+                json!([{"app": "frontend"}]),
+                "2026-06-01T11:30:00Z",
+            ),
+        ),
+        (
+            "c1",
+            "ciliumnetworkpolicies",
+            netpol(
+                "CiliumNetworkPolicy",
+                "default-deny",
+                json!({}),
+                json!([]),
+                Value::Null,
+                "2026-01-01T00:00:00Z",
+            ),
+        ),
+        (
+            "c1",
+            "metrics",
+            drop_series(
+                "shop/frontend",
+                "shop/api",
+                0.0,
+                42.0,
+                "2026-06-01T11:32:00Z",
+            ),
+        ),
+        (
+            "c1",
+            "metrics",
+            drop_series("shop/crawler", "shop/api", 0.3, 0.3, "2026-06-01T11:00:00Z"),
+        ),
+    ]);
+    v
+}
+
+/// The stale-subPath world: ConfigMap `api-config`, mounted with subPath, written at 11:00,
+/// after the api pods' containers started at 10:00.
+fn stale_subpath_world(data_changed: &str) -> Objects {
+    let mount = json!({"subpath_mounts": [{"container": "api", "source_kind": "ConfigMap", "source": "api-config", "mount_path": "/etc/api/app.yaml", "sub_path": "app.yaml"}]});
+    let mut v: Objects = ["api-5d8f7-a", "api-5d8f7-b"]
+        .into_iter()
+        .map(|n| {
+            (
+                "c1",
+                "pods",
+                pod(
+                    n,
+                    "Running",
+                    true,
+                    Some("node-1"),
+                    Some(("ReplicaSet", "api-5d8f7")),
+                    vec![container(
+                        "api",
+                        "running",
+                        true,
+                        0,
+                        json!({"started_at": "2026-06-01T10:00:05Z"}),
+                    )],
+                    mount.clone(),
+                ),
+            )
+        })
+        .collect();
+    v.push((
+        "c1",
+        "configmaps",
+        json!({"Meta": {"kind": "ConfigMap", "name": "api-config", "namespace": "shop", "uid": null, "labels": {}, "created": "2026-05-01T00:00:00Z", "data_changed": data_changed, "data_changed_by": "kubectl-edit"}}),
+    ));
+    v
+}
 
 fn res(cpu: u64, mem_mi: u64, gpu: u64) -> Value {
     json!({"cpu_milli": cpu, "memory_bytes": mem_mi << 20, "gpu": gpu})
@@ -360,7 +548,8 @@ async fn analyze(world: Vec<(&'static str, &'static str, Value)>) -> Vec<medic_a
     let mut reg = Registry::new();
     reg.register(FakeList(world.clone()));
     reg.register(FakeEvents(world.clone()));
-    reg.register(FakeGpu(world));
+    reg.register(FakeGpu(world.clone()));
+    reg.register(FakeMetrics(world));
     let set = AnalyzerSet::standard();
     let plan = set.collection(&reg.names(), &clusters, None);
     let ctx = ToolContext::new();
@@ -449,6 +638,12 @@ type Objects = Vec<(&'static str, &'static str, Value)>;
 
 fn cases() -> Vec<(&'static str, Objects, Option<&'static str>)> {
     vec![
+        (
+            "stale-subpath-config",
+            stale_subpath_world("2026-06-01T11:00:00Z"),
+            Some("rollout-restart"),
+        ),
+        ("policy-drops", policy_drop_world(), None),
         (
             "crashloop-oom",
             vec![("c1", "pods", crashing("CrashLoopBackOff", 137, "OOMKilled"))],
@@ -1121,4 +1316,140 @@ async fn replicas_timing_out_together_are_scaled_not_restarted() {
     assert_eq!(p.suggests[0].name, "scale", "{p:#?}");
     assert_eq!(p.suggests[0].params, json!({"replicas": 4}));
     assert!(p.root_cause.contains("overloaded"), "{}", p.root_cause);
+}
+
+// ---------------------------------------------------------------- policy drops
+
+fn finding<'a>(
+    findings: &'a [medic_agent::Finding],
+    class: &str,
+) -> Option<&'a medic_agent::Finding> {
+    findings
+        .iter()
+        .find(|f| f.id.starts_with(&format!("{class}:")))
+}
+
+fn cites(f: &medic_agent::Finding, kind: &str, name: &str) -> bool {
+    use medic_agent::protocol::EvidenceRef as E;
+    f.evidence.iter().any(|e| {
+        matches!(e, E::Source(medic_tools::EvidenceRef::Object(o)) if o.kind == kind && o.name == name)
+    })
+}
+
+#[tokio::test]
+async fn the_policy_changed_just_before_policy_denied_drops_is_named_with_evidence() {
+    use medic_agent::protocol::EvidenceRef as E;
+    let findings = analyze(with(healthy(), policy_drop_world())).await;
+    let f = finding(&findings, "policy-drops").unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(f.id, "policy-drops:CiliumNetworkPolicy/shop/api-ingress");
+    assert!(
+        f.summary.contains("shop/frontend to shop/api"),
+        "{}",
+        f.summary
+    );
+    for want in [
+        "policy denied",
+        "2026-06-01T11:30:00Z by helm",
+        "2 min before",
+        "no longer admits app=frontend",
+        "now admits app=storefront instead",
+        "meta.helm.sh/release-name=shop-policies",
+        "medic has no playbook",
+    ] {
+        assert!(
+            f.root_cause.contains(want),
+            "{want:?} not in {}",
+            f.root_cause
+        );
+    }
+    assert!(f.confidence.0 >= 0.8);
+    assert!(f.suggests.is_empty(), "{:?}", f.suggests);
+    // The metric, the policy and both ends' pods are cited.
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| matches!(e, E::ToolCall { tool, .. } if tool == "metrics"))
+    );
+    assert!(f.evidence.iter().any(|e| matches!(e, E::Source(medic_tools::EvidenceRef::Series { query, .. }) if query.contains("hubble_drop_total"))));
+    assert!(cites(f, "Pod", "api-5d8f7-a") && cites(f, "Pod", "frontend-6c9d-a"));
+    // The crawler's all-day drops are background, not a second finding.
+    assert_eq!(
+        classes(&findings)
+            .iter()
+            .filter(|c| *c == "policy-drops")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn steady_background_drops_are_not_a_finding() {
+    let world: Objects = policy_drop_world()
+        .into_iter()
+        .filter(|(_, k, v)| *k != "metrics" || v["labels"]["source"] == "shop/crawler")
+        .collect();
+    let findings = analyze(with(healthy(), world)).await;
+    assert!(
+        finding(&findings, "policy-drops").is_none(),
+        "{findings:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_changed_after_the_drops_began_is_not_blamed() {
+    let mut world = policy_drop_world();
+    for (_, _, v) in world.iter_mut() {
+        if v["NetworkPolicy"]["name"] == "api-ingress" {
+            v["NetworkPolicy"]["spec_changed"] = json!("2026-06-01T11:50:00Z");
+        }
+    }
+    let findings = analyze(with(healthy(), world)).await;
+    let f = finding(&findings, "policy-drops").unwrap();
+    // Only the months-old default-deny is left: named, with less confidence.
+    assert_eq!(f.id, "policy-drops:CiliumNetworkPolicy/shop/default-deny");
+    assert!(f.confidence.0 < 0.8, "{}", f.confidence.0);
+}
+
+// ---------------------------------------------------------------- stale subPath config
+
+#[tokio::test]
+async fn a_configmap_written_after_its_subpath_pods_started_asks_for_a_restart() {
+    let findings = analyze(with(healthy(), stale_subpath_world("2026-06-01T11:00:00Z"))).await;
+    let f = finding(&findings, "stale-subpath-config").unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(f.id, "stale-subpath-config:Deployment/shop/api");
+    assert!(
+        f.summary.contains("stale config") && f.summary.contains("subPath"),
+        "{}",
+        f.summary
+    );
+    for want in [
+        "ConfigMap shop/api-config",
+        "key app.yaml",
+        "/etc/api/app.yaml",
+        "2026-06-01T11:00:00Z by kubectl-edit",
+        "all 2 pod(s)",
+        "never updates subPath mounts",
+    ] {
+        assert!(
+            f.root_cause.contains(want),
+            "{want:?} not in {}",
+            f.root_cause
+        );
+    }
+    assert!(cites(f, "ConfigMap", "api-config") && cites(f, "Pod", "api-5d8f7-a"));
+    let s = &f.suggests[0];
+    assert_eq!(s.name, "rollout-restart");
+    let t = s.target.as_ref().unwrap();
+    assert_eq!((t.kind.as_str(), t.name.as_str()), ("Deployment", "api"));
+    // A cause: it comes before symptoms.
+    assert_eq!(findings[0].id, f.id);
+}
+
+#[tokio::test]
+async fn a_configmap_written_before_the_pods_started_is_not_stale() {
+    let findings = analyze(with(healthy(), stale_subpath_world("2026-06-01T09:00:00Z"))).await;
+    assert!(
+        finding(&findings, "stale-subpath-config").is_none(),
+        "{findings:#?}"
+    );
 }

@@ -132,6 +132,44 @@ async fn gpu_xid79_analyzers_find_the_lost_gpu() {
     assert_read_only(&env);
 }
 
+/// Pod listings made so far, and how many of them were cluster-wide.
+fn pod_lists(env: &Env) -> (usize, usize) {
+    let lists: Vec<_> = env
+        .sandbox
+        .request_log()
+        .into_iter()
+        .filter(|r| r.verb == "list" && r.resource == "pods")
+        .collect();
+    let all = lists.iter().filter(|r| r.namespace.is_empty()).count();
+    (lists.len(), all)
+}
+
+#[tokio::test]
+async fn one_investigation_lists_the_pods_once() {
+    // gpu-xid79 has GPU nodes: pods, node requests and the GPU view all need its pods.
+    let env = start("gpu-xid79").await;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let out = analyzers_only(&env)
+        .investigate(question(), tx)
+        .await
+        .unwrap();
+    assert!(
+        out.findings
+            .iter()
+            .any(|f| f.id.contains("Node/gpu-node-3")),
+        "{:#?}",
+        out.findings
+    );
+    assert_eq!(pod_lists(&env), (1, 1));
+    // The next investigation reads live again, once.
+    let (tx, _rx) = mpsc::unbounded_channel();
+    analyzers_only(&env)
+        .investigate(question(), tx)
+        .await
+        .unwrap();
+    assert_eq!(pod_lists(&env), (2, 2));
+}
+
 #[tokio::test]
 async fn bad_rollout_analyzers_propose_a_rollback() {
     let env = start("bad-rollout").await;

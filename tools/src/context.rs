@@ -28,7 +28,14 @@ pub struct Cluster {
     pub labels: BTreeMap<String, String>,
     /// Discovered custom resources by `group/Kind`, so discovery runs once per kind.
     pub(crate) resources: Arc<Mutex<HashMap<String, (ApiResource, bool)>>>,
+    /// When set, the cluster-wide pod list is read once and shared (see
+    /// [`ToolContext::with_shared_pod_list`]).
+    pub(crate) pod_share: Option<Arc<PodShare>>,
 }
+
+/// The cluster-wide pod list, read at most once (the outcome, error included, is shared).
+pub(crate) type PodShare =
+    tokio::sync::OnceCell<std::result::Result<Arc<Vec<crate::k8s::core::PodSummary>>, ToolError>>;
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,6 +62,7 @@ impl Cluster {
             prometheus: None,
             labels: BTreeMap::new(),
             resources: Arc::new(Mutex::new(HashMap::new())),
+            pod_share: None,
         }
     }
 
@@ -292,6 +300,19 @@ impl ToolContext {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// A copy of this context in which every cluster's pod list is read at most once and
+    /// shared by the calls made through the copy: the pod listing itself (one namespace is
+    /// filtered from it), the requests summed per node, and the GPU view. Meant for one burst
+    /// of reads, such as an investigation's analyzer collection; calls through `self` (or a
+    /// new copy) read live again. Listings with a label selector are never shared.
+    pub fn with_shared_pod_list(&self) -> ToolContext {
+        let mut ctx = self.clone();
+        for c in ctx.clusters.values_mut() {
+            c.pod_share = Some(Arc::new(PodShare::new()));
+        }
+        ctx
     }
 
     /// Names of the configured clusters.

@@ -2,7 +2,7 @@
 //! arguments or try another object) and what is fatal for the session (configuration, bugs).
 
 /// Everything that can go wrong in a tool call or while building a [`crate::ToolContext`].
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ToolError {
     /// The arguments do not fit the tool's schema or name something that does not exist in a
     /// list the tool knows (clusters, namespaces, kinds). The message says what to change.

@@ -5,10 +5,10 @@
 use crate::context::ToolContext;
 use crate::error::{Result, ToolError};
 use crate::evidence::{EvidenceRef, ObjectRef};
-use crate::k8s::core::{NodeSummary, PodSummary, node_summaries, pod_summary};
+use crate::k8s::core::{NodeSummary, PodSummary, node_summaries};
 use crate::prom::{RawSeries, query};
 use crate::tool::{Render, Tool};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -235,18 +235,7 @@ pub async fn gpu_view(
     .await
     .map_err(|_| ToolError::Upstream(format!("listing nodes in `{}` timed out", c.name)))?
     .map_err(|e| crate::k8s::kube_err(&c.name, "nodes", e))?;
-    let pods_api: Api<Pod> = Api::all(c.client.clone());
-    let pods: Vec<PodSummary> = tokio::time::timeout(
-        crate::context::CALL_TIMEOUT,
-        pods_api.list(&ListParams::default()),
-    )
-    .await
-    .map_err(|_| ToolError::Upstream(format!("listing pods in `{}` timed out", c.name)))?
-    .map_err(|e| crate::k8s::kube_err(&c.name, "pods", e))?
-    .items
-    .iter()
-    .map(pod_summary)
-    .collect();
+    let pods = crate::k8s::tools::all_pods(c).await?;
     let summaries: Vec<NodeSummary> = node_summaries(&nodes.items, &pods);
     if let Some(o) = only
         && !summaries.iter().any(|n| n.name == o)

@@ -5,7 +5,9 @@
 //!   arguments ([`schema`]), gives every call an id, a span, a duration and a token size, and
 //!   fits output into the per-tool budget ([`budget`]).
 //! - [`context`]: [`ToolContext`] — clusters (kube clients from kubeconfig contexts), their
-//!   Prometheus URLs and labels, GitHub, the runbook folder, budgets and the clock.
+//!   Prometheus URLs and labels, GitHub, the runbook folder, budgets and the clock;
+//!   [`ToolContext::with_shared_pod_list`] makes a copy that reads each cluster's pods once
+//!   for a burst of calls (an investigation's analyzer collection).
 //! - [`k8s`]: typed summaries of Kubernetes objects (core kinds and CRDs) and the
 //!   `k8s_list` / `k8s_describe` / `k8s_events` tools.
 //! - [`logscan`]: the streaming log scanning core (grep, error templates, stack-trace folding)
@@ -38,6 +40,7 @@
 //! ```
 //!
 //! Analyzers can also call the typed functions directly: [`k8s::tools::list_pods`],
+//! [`k8s::tools::all_pods`],
 //! [`k8s::tools::list_nodes`], [`k8s::tools::list_events`], [`k8s::tools::list_kind`],
 //! [`k8s::tools::rollout`], [`k8s::tools::describe`], [`logs::read_logs`],
 //! [`logscan::scan`], [`prom::query`] + [`prom::summarize`], [`gpu::gpu_view`],

@@ -6,8 +6,10 @@
 //! [`Analyzer`] over them. With no model configured, these findings are the answer; with a
 //! model, they are handed to it first so it spends few tokens re-discovering them.
 
+mod config;
 mod explain;
 pub(crate) mod gpu;
+mod network;
 pub(crate) mod nodes;
 mod platform;
 mod pods;
@@ -132,6 +134,8 @@ fn all() -> Vec<Box<dyn Analyzer>> {
     v.extend(nodes::all());
     v.extend(gpu::all());
     v.extend(platform::all());
+    v.extend(config::all());
+    v.extend(network::all());
     v
 }
 
@@ -150,6 +154,8 @@ const COLLECTED_KINDS: &[&str] = &[
     "vmis",
     "resourceclaims",
     "applications",
+    "networkpolicies",
+    "ciliumnetworkpolicies",
 ];
 
 impl AnalyzerSet {
@@ -359,6 +365,8 @@ const CAUSE_CLASSES: &[&str] = &[
     "argocd-degraded",
     "node-not-ready",
     "node-pressure",
+    "stale-subpath-config",
+    "policy-drops",
 ];
 
 fn tier(f: &Finding) -> u8 {
@@ -410,6 +418,17 @@ impl FindingBuilder {
         self.f
             .evidence
             .push(EvidenceRef::Source(medic_tools::EvidenceRef::Object(o)));
+        self
+    }
+    pub(crate) fn series(mut self, cluster: &str, query: &str, start: &str, end: &str) -> Self {
+        self.f
+            .evidence
+            .push(EvidenceRef::Source(medic_tools::EvidenceRef::Series {
+                cluster: cluster.to_string(),
+                query: query.to_string(),
+                start: start.to_string(),
+                end: end.to_string(),
+            }));
         self
     }
     pub(crate) fn quote(mut self, text: impl Into<String>) -> Self {

@@ -36,6 +36,10 @@ struct Run<'a> {
     seen: HashMap<String, String>,
     results: Vec<(String, ToolResult)>,
     next_call: usize,
+    /// What tool calls read through: during the analyzer collection a copy that reads each
+    /// cluster's pod list once (pods, node requests and the GPU view share it), then the
+    /// session's own context.
+    ctx: medic_tools::ToolContext,
 }
 
 impl Run<'_> {
@@ -83,7 +87,7 @@ impl Run<'_> {
             let name = name.clone();
             let args = args.clone();
             let registry = session.registry.clone();
-            let ctx = session.ctx.clone();
+            let ctx = self.ctx.clone();
             futs.push(Box::pin(async move {
                 let _ = events.send(Event::ToolCallStarted {
                     call_id: call_id.clone(),
@@ -356,6 +360,7 @@ impl Session {
             seen: HashMap::new(),
             results: Vec::new(),
             next_call: 0,
+            ctx: self.ctx.with_shared_pod_list(),
         };
         let question = question_text(&op);
 
@@ -404,6 +409,8 @@ impl Session {
                 run.emit(Event::Finding(f.clone()));
             }
         }
+        // The model reads live, not the collection's snapshot.
+        run.ctx = self.ctx.clone();
 
         let Some(model) = self.model.clone() else {
             let proposals = analyzer_proposals(&analyzer_findings);

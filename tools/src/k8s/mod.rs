@@ -3,6 +3,7 @@
 //! - [`types`]: shared small types (conditions, resources, quantities).
 //! - [`pods`], [`workloads`] (with rollout history), [`nodes`]; [`core`] re-exports them.
 //! - [`net`]: services, PDBs, HPAs, events, namespaces, secrets/configmaps (metadata only).
+//! - [`netpol`]: NetworkPolicy and Cilium network policies (selected pods, peers, changes).
 //! - [`crd`]: KEDA, Gateway API, KubeVirt, DRA, KAITO and Argo CD via dynamic objects.
 //! - [`tools`]: `k8s_list`, `k8s_describe`, `k8s_events`.
 //!
@@ -11,6 +12,7 @@
 pub mod core;
 pub mod crd;
 pub mod net;
+pub mod netpol;
 pub mod nodes;
 pub mod pods;
 pub mod tools;

@@ -528,20 +528,37 @@ pub struct MetaSummary {
     pub labels: BTreeMap<String, String>,
     /// Creation time.
     pub created: Option<String>,
+    /// ConfigMaps and Secrets: when their data was last written (from managed fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_changed: Option<String>,
+    /// The field manager of that write (`kubectl-edit`, `helm`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_changed_by: Option<String>,
 }
 
 impl MetaSummary {
     /// One line.
     pub fn line(&self) -> String {
         format!(
-            "{} {}{} created {}",
+            "{} {}{} created {}{}",
             self.kind,
             self.namespace
                 .as_deref()
                 .map(|n| format!("{n}/"))
                 .unwrap_or_default(),
             self.name,
-            self.created.as_deref().unwrap_or("-")
+            self.created.as_deref().unwrap_or("-"),
+            self.data_changed
+                .as_deref()
+                .map(|t| format!(
+                    " data changed {t}{}",
+                    self.data_changed_by
+                        .as_deref()
+                        .filter(|m| !m.is_empty())
+                        .map(|m| format!(" by {m}"))
+                        .unwrap_or_default()
+                ))
+                .unwrap_or_default()
         )
     }
 }

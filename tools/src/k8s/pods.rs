@@ -45,6 +45,23 @@ pub struct EnvVar {
     pub from: Option<String>,
 }
 
+/// A ConfigMap or Secret file mounted with `subPath`: the kubelet copies it when the
+/// container starts and never updates it, so later edits of the source are not seen until
+/// the container restarts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubPathMount {
+    /// Container that mounts it.
+    pub container: String,
+    /// `ConfigMap` or `Secret`.
+    pub source_kind: String,
+    /// Name of the ConfigMap or Secret.
+    pub source: String,
+    /// Where it is mounted.
+    pub mount_path: String,
+    /// The `subPath` (or `subPathExpr`) inside the volume.
+    pub sub_path: String,
+}
+
 /// One container of a pod, spec and status joined.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerSummary {
@@ -69,6 +86,9 @@ pub struct ContainerSummary {
     /// Exit code when terminated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// When the running instance started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     /// The previous instance, when it terminated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_terminated: Option<Terminated>,
@@ -138,6 +158,9 @@ pub struct PodSummary {
     /// ConfigMaps referenced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub configmaps: Vec<String>,
+    /// ConfigMap / Secret files mounted with `subPath` (never reloaded by the kubelet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subpath_mounts: Vec<SubPathMount>,
     /// DRA resource claims (`name → claim`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_claims: Vec<String>,
@@ -307,6 +330,12 @@ impl PodSummary {
                 s.push_str(&format!("  envFrom: {}\n", c.env_from.join(", ")));
             }
         }
+        for m in &self.subpath_mounts {
+            s.push_str(&format!(
+                "subPath mount (not reloaded on change): {} {} key {} at {} in {}\n",
+                m.source_kind, m.source, m.sub_path, m.mount_path, m.container
+            ));
+        }
         for (label, v) in [
             ("pvcs", &self.pvcs),
             ("secrets", &self.secrets),
@@ -396,6 +425,11 @@ fn container(
             env_from.push(format!("configmap {}", cm.name));
         }
     }
+    let started_at = st
+        .and_then(|s| s.state.as_ref())
+        .and_then(|s| s.running.as_ref())
+        .and_then(|r| r.started_at.as_ref())
+        .map(time);
     let (state, reason, message, exit_code) = match st.and_then(|s| s.state.as_ref()) {
         Some(s) if s.running.is_some() => ("running", None, None, None),
         Some(s) if s.waiting.is_some() => {
@@ -438,6 +472,7 @@ fn container(
         reason,
         message,
         exit_code,
+        started_at,
         last_terminated,
         requests: Resources::from_map(res.and_then(|r| r.requests.as_ref())),
         limits: Resources::from_map(res.and_then(|r| r.limits.as_ref())),
@@ -452,6 +487,61 @@ fn container(
         env,
         env_from,
     }
+}
+
+/// ConfigMap / Secret files the pod's containers mount with `subPath`.
+fn subpath_mounts(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<SubPathMount> {
+    // Volume name → its ConfigMap / Secret sources (a projected volume may have several).
+    let mut sources: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    for v in spec.volumes.iter().flatten() {
+        let e = sources.entry(v.name.as_str()).or_default();
+        if let Some(c) = &v.config_map {
+            e.push(("ConfigMap", c.name.as_str()));
+        }
+        if let Some(n) = v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) {
+            e.push(("Secret", n));
+        }
+        for p in v
+            .projected
+            .as_ref()
+            .and_then(|p| p.sources.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(c) = &p.config_map {
+                e.push(("ConfigMap", c.name.as_str()));
+            }
+            if let Some(s) = &p.secret {
+                e.push(("Secret", s.name.as_str()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let all = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter());
+    for c in all {
+        for m in c.volume_mounts.iter().flatten() {
+            let sub = m
+                .sub_path
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .or(m.sub_path_expr.as_deref().filter(|p| !p.is_empty()));
+            let Some(sub) = sub else { continue };
+            for (kind, name) in sources.get(m.name.as_str()).into_iter().flatten() {
+                out.push(SubPathMount {
+                    container: c.name.clone(),
+                    source_kind: (*kind).to_string(),
+                    source: (*name).to_string(),
+                    mount_path: clean(&m.mount_path),
+                    sub_path: clean(sub),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Summarise a pod.
@@ -498,6 +588,7 @@ pub fn pod_summary(p: &Pod) -> PodSummary {
     {
         secrets.push(s.name.clone());
     }
+    let subpath_mounts = spec.map(subpath_mounts).unwrap_or_default();
     secrets.sort();
     secrets.dedup();
     cms.sort();
@@ -580,6 +671,7 @@ pub fn pod_summary(p: &Pod) -> PodSummary {
         pvcs,
         secrets,
         configmaps: cms,
+        subpath_mounts,
         resource_claims: spec
             .and_then(|s| s.resource_claims.as_ref())
             .into_iter()

@@ -4,6 +4,7 @@
 use super::core::*;
 use super::crd::*;
 use super::net::*;
+use super::netpol::{NetworkPolicySummary, network_policy_summary};
 use super::types::{Health, short};
 use super::{explain_not_found, get, get_dynamic, kube_err, list, list_dynamic, namespace_error};
 use crate::context::{Cluster, ToolContext};
@@ -17,6 +18,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use schemars::JsonSchema;
@@ -49,6 +51,8 @@ pub enum Kind {
     Namespaces,
     Secrets,
     Configmaps,
+    Networkpolicies,
+    Ciliumnetworkpolicies,
 }
 
 impl Kind {
@@ -81,6 +85,8 @@ impl Kind {
             Kind::Namespaces => "Namespace",
             Kind::Secrets => "Secret",
             Kind::Configmaps => "ConfigMap",
+            Kind::Networkpolicies => "NetworkPolicy",
+            Kind::Ciliumnetworkpolicies => "CiliumNetworkPolicy",
         }
     }
     fn group(self) -> (&'static str, &'static str) {
@@ -93,6 +99,7 @@ impl Kind {
             }
             Kind::Workspaces => ("kaito.sh", "KAITO"),
             Kind::Applications => ("argoproj.io", "Argo CD"),
+            Kind::Ciliumnetworkpolicies => ("cilium.io", "Cilium"),
             _ => ("", ""),
         }
     }
@@ -117,6 +124,7 @@ pub enum Summary {
     ResourceSlice(ResourceSliceSummary),
     Workspace(WorkspaceSummary),
     Application(ApplicationSummary),
+    NetworkPolicy(NetworkPolicySummary),
     Meta(MetaSummary),
 }
 
@@ -138,6 +146,7 @@ impl Summary {
             Summary::ResourceClaim(x) => x.health(),
             Summary::Workspace(x) => x.health(),
             Summary::Application(x) => x.health(),
+            Summary::NetworkPolicy(x) => x.health(),
             Summary::ResourceSlice(_) | Summary::Meta(_) => Health::Healthy,
         }
     }
@@ -159,6 +168,7 @@ impl Summary {
             Summary::ResourceSlice(x) => x.line(),
             Summary::Workspace(x) => x.line(),
             Summary::Application(x) => x.line(),
+            Summary::NetworkPolicy(x) => x.line(),
             Summary::Meta(x) => x.line(),
         }
     }
@@ -256,6 +266,12 @@ impl Summary {
                 x.name.clone(),
                 x.uid.clone(),
             ),
+            Summary::NetworkPolicy(x) => (
+                x.kind.clone(),
+                n(&x.namespace),
+                x.name.clone(),
+                x.uid.clone(),
+            ),
             Summary::Meta(x) => (
                 x.kind.clone(),
                 x.namespace.clone(),
@@ -288,7 +304,23 @@ fn meta_summary(
         uid: md.uid.clone(),
         labels: super::types::key_labels(md.labels.as_ref()),
         created: md.creation_timestamp.as_ref().map(super::types::time),
+        data_changed: None,
+        data_changed_by: None,
     }
+}
+
+/// Metadata of a ConfigMap or Secret, with when its data was last written.
+fn data_meta_summary(
+    kind: &str,
+    md: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> MetaSummary {
+    let mut m = meta_summary(kind, md);
+    if let Some((at, by)) = super::types::last_write_meta(md, &["data", "binaryData", "stringData"])
+    {
+        m.data_changed = Some(at);
+        m.data_changed_by = Some(by);
+    }
+    m
 }
 
 /// All pods (one namespace or all), summarised.
@@ -297,11 +329,40 @@ pub async fn list_pods(
     ns: Option<&str>,
     selector: Option<&str>,
 ) -> Result<Vec<PodSummary>> {
+    if selector.is_none_or(str::is_empty) && c.pod_share.is_some() {
+        match all_pods(c).await {
+            Ok(all) => {
+                return Ok(match ns {
+                    None => all.as_ref().clone(),
+                    Some(n) => all.iter().filter(|p| p.namespace == n).cloned().collect(),
+                });
+            }
+            Err(e) if ns.is_none() => return Err(e),
+            // Maybe only this namespace may be read: ask for it alone, as without sharing.
+            Err(_) => {}
+        }
+    }
     Ok(list::<Pod>(c, ns, selector, "pods")
         .await?
         .iter()
         .map(pod_summary)
         .collect())
+}
+
+/// Every pod of the cluster, summarised: read once per [`ToolContext::with_shared_pod_list`]
+/// copy when the cluster shares its pod list, else read now.
+///
+/// [`ToolContext::with_shared_pod_list`]: crate::ToolContext::with_shared_pod_list
+pub async fn all_pods(c: &Cluster) -> Result<std::sync::Arc<Vec<PodSummary>>> {
+    let read = || async {
+        list::<Pod>(c, None, None, "pods")
+            .await
+            .map(|l| std::sync::Arc::new(l.iter().map(pod_summary).collect::<Vec<_>>()))
+    };
+    match &c.pod_share {
+        Some(share) => share.get_or_init(read).await.clone(),
+        None => read().await,
+    }
 }
 
 /// All nodes with requested resources computed from the pods placed on them.
@@ -311,7 +372,7 @@ pub async fn list_nodes(c: &Cluster, selector: Option<&str>) -> Result<Vec<NodeS
         .await
         .map_err(|_| ToolError::Upstream(format!("listing nodes in `{}` timed out", c.name)))?
         .map_err(|e| kube_err(&c.name, "nodes", e))?;
-    let pods = list_pods(c, None, None).await?;
+    let pods = all_pods(c).await?;
     Ok(node_summaries(&nodes.items, &pods))
 }
 
@@ -404,6 +465,16 @@ pub async fn list_kind(
             .iter()
             .map(|p| Summary::Pdb(pdb_summary(p)))
             .collect(),
+        Kind::Networkpolicies => list::<NetworkPolicy>(c, ns, selector, "networkpolicies")
+            .await?
+            .iter()
+            .filter_map(|p| serde_json::to_value(p).ok())
+            .map(|mut v| {
+                // Typed objects serialise without their kind.
+                v["kind"] = serde_json::json!("NetworkPolicy");
+                Summary::NetworkPolicy(network_policy_summary(&v))
+            })
+            .collect(),
         Kind::Hpas => list::<HorizontalPodAutoscaler>(c, ns, selector, "horizontalpodautoscalers")
             .await?
             .iter()
@@ -443,7 +514,7 @@ pub async fn list_kind(
             .map_err(|e| kube_err(&c.name, kind.kind_name(), e))?;
             metas
                 .iter()
-                .map(|m| Summary::Meta(meta_summary(kind.kind_name(), m)))
+                .map(|m| Summary::Meta(data_meta_summary(kind.kind_name(), m)))
                 .collect()
         }
         _ => {
@@ -470,6 +541,13 @@ fn dynamic_summary(kind: Kind, v: &serde_json::Value) -> Summary {
         Kind::Resourceclaims => Summary::ResourceClaim(resourceclaim_summary(v)),
         Kind::Resourceslices => Summary::ResourceSlice(resourceslice_summary(v)),
         Kind::Workspaces => Summary::Workspace(workspace_summary(v)),
+        Kind::Ciliumnetworkpolicies => {
+            let mut p = network_policy_summary(v);
+            if p.kind.is_empty() || !p.kind.starts_with("Cilium") {
+                p.kind = "CiliumNetworkPolicy".into();
+            }
+            Summary::NetworkPolicy(p)
+        }
         _ => Summary::Application(application_summary(v)),
     }
 }
@@ -732,6 +810,13 @@ pub async fn describe(
         Kind::Hpas => Summary::Hpa(hpa_summary(
             &get::<HorizontalPodAutoscaler>(c, nsr, name, "hpa").await?,
         )),
+        Kind::Networkpolicies => {
+            let p: NetworkPolicy = get(c, nsr, name, "networkpolicy").await?;
+            let mut v = serde_json::to_value(&p)
+                .map_err(|e| ToolError::Internal(format!("encoding networkpolicy: {e}")))?;
+            v["kind"] = serde_json::json!("NetworkPolicy");
+            Summary::NetworkPolicy(network_policy_summary(&v))
+        }
         Kind::Nodes => {
             let api: Api<Node> = Api::all(c.client.clone());
             let n = api

@@ -262,6 +262,49 @@ pub fn annotations(a: Option<&BTreeMap<String, String>>) -> BTreeMap<String, Str
         .collect()
 }
 
+/// When an object was last written in a way that touched one of `fields` (top-level keys
+/// such as `data` or `spec`), read from its `metadata.managedFields` JSON: `(time RFC 3339,
+/// field manager)`. An entry without `fieldsV1` counts (what it touched is unknown); with
+/// `fields` empty every entry counts. `None` when the object carries no managed fields.
+pub fn last_write(managed_fields: Option<&Value>, fields: &[&str]) -> Option<(String, String)> {
+    let mut best: Option<(chrono::DateTime<chrono::Utc>, String, String)> = None;
+    for e in managed_fields
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(t) = e.get("time").and_then(Value::as_str) else {
+            continue;
+        };
+        let Ok(at) = chrono::DateTime::parse_from_rfc3339(t) else {
+            continue;
+        };
+        let touched = fields.is_empty()
+            || match e.get("fieldsV1").and_then(Value::as_object) {
+                None => true,
+                Some(f) => fields.iter().any(|k| f.contains_key(&format!("f:{k}"))),
+            };
+        if touched && best.as_ref().is_none_or(|b| at > b.0) {
+            let manager = e.get("manager").and_then(Value::as_str).unwrap_or("");
+            best = Some((
+                at.with_timezone(&chrono::Utc),
+                t.to_string(),
+                clean(manager),
+            ));
+        }
+    }
+    best.map(|(_, t, m)| (t, m))
+}
+
+/// [`last_write`] over typed object metadata.
+pub fn last_write_meta(
+    md: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    fields: &[&str],
+) -> Option<(String, String)> {
+    let mf = serde_json::to_value(md.managed_fields.as_ref()?).ok()?;
+    last_write(Some(&mf), fields)
+}
+
 /// Render a map as `k=v, …`.
 pub fn kv(m: &BTreeMap<String, String>) -> String {
     m.iter()
@@ -285,6 +328,25 @@ pub enum Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_write_counts_only_the_fields_asked_for() {
+        let mf = serde_json::json!([
+            {"manager": "kubectl-edit", "time": "2026-11-18T19:22:46Z", "fieldsV1": {"f:data": {"f:router.yaml": {}}}},
+            {"manager": "labeler", "time": "2026-11-18T20:00:00Z", "fieldsV1": {"f:metadata": {"f:labels": {}}}},
+            {"manager": "old", "time": "2026-05-02T09:00:00Z", "fieldsV1": {"f:data": {}}}
+        ]);
+        assert_eq!(
+            last_write(Some(&mf), &["data"]),
+            Some(("2026-11-18T19:22:46Z".into(), "kubectl-edit".into()))
+        );
+        assert_eq!(
+            last_write(Some(&mf), &[]).map(|w| w.1).as_deref(),
+            Some("labeler")
+        );
+        assert_eq!(last_write(Some(&mf), &["spec"]), None);
+        assert_eq!(last_write(None, &["data"]), None);
+    }
 
     #[test]
     fn quantities() {

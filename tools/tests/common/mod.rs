@@ -14,6 +14,12 @@ pub fn bundle_dir(name: &str) -> PathBuf {
     if local.exists() {
         return local;
     }
+    let scenario = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../evals/scenarios")
+        .join(name);
+    if scenario.exists() {
+        return scenario;
+    }
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../sandbox/bundles")
         .join(name)
