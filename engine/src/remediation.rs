@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use medic_agent::protocol::{ApprovalStatus, Event, PlanView};
-use medic_approvals::{Actor, ApprovalBook, ApprovalState, Decision, Outcome, PlanHash};
 use medic_approvals::audit::{RecordDraft, RecordKind};
+use medic_approvals::{Actor, ApprovalBook, ApprovalState, Decision, Outcome, PlanHash};
 use medic_playbooks::{Executor, Plan, PlanContext, Progress};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -113,7 +113,8 @@ impl Remediation {
             Err(e) => {
                 // A refused proposal (a residency breach, a revert that needs a merge, a
                 // stuck migration someone else owns) is part of the trail too.
-                let payload = json!({"playbook": playbook, "params": params, "reason": e.to_string()});
+                let payload =
+                    json!({"playbook": playbook, "params": params, "reason": e.to_string()});
                 self.book
                     .record(
                         RecordDraft::new(
