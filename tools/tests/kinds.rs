@@ -208,3 +208,35 @@ async fn several_clusters_in_one_session() {
         .unwrap();
     assert!(r.error.is_none(), "{}", r.text);
 }
+
+#[tokio::test]
+async fn a_kind_the_cluster_does_not_serve_lists_empty_and_describes_as_not_installed() {
+    // eu-failover has no Cilium: listing its policies is an empty answer, not "API server
+    // unreachable"; asking for one by name says what is missing.
+    let env = common::start("eu-failover").await;
+    let reg = Registry::standard();
+    let c = env.ctx.cluster_names()[0].clone();
+    let r = reg
+        .call(
+            &env.ctx,
+            "k8s_list",
+            json!({"kind": "ciliumnetworkpolicies", "cluster": c}),
+        )
+        .await
+        .unwrap();
+    assert!(r.error.is_none(), "{}", r.text);
+    assert!(r.output::<ListOutput>().unwrap().items.is_empty());
+    let r = reg
+        .call(
+            &env.ctx,
+            "k8s_describe",
+            json!({"kind": "ciliumnetworkpolicies", "cluster": c, "namespace": "default", "name": "x"}),
+        )
+        .await
+        .unwrap();
+    assert!(
+        r.text.contains("does not serve API group cilium.io"),
+        "{}",
+        r.text
+    );
+}

@@ -155,9 +155,13 @@ impl Analyzer for VmMigrationStuck {
                 &vmi,
                 format!("live migration of {}/{} {state}", v.namespace, v.name),
                 format!(
-                    "migration from {} to {} {state}{}",
+                    "migration from {}{} {state}{}",
                     m.source_node.clone().unwrap_or_else(|| "?".into()),
-                    m.target_node.clone().unwrap_or_else(|| "?".into()),
+                    // No target node until the target pod is scheduled.
+                    m.target_node
+                        .as_deref()
+                        .map(|t| format!(" to {t}"))
+                        .unwrap_or_default(),
                     unschedulable
                         .as_deref()
                         .map(|u| format!(" ({u}); the migration's node selector or the VM's CPU model matches no other node"))
@@ -210,12 +214,18 @@ impl Analyzer for ArgoDegraded {
                         a.name,
                         a.health.clone().unwrap_or_default()
                     ),
-                    format!(
-                        "revision {} of {} is unhealthy: {}",
-                        a.revision.clone().unwrap_or_default(),
-                        a.repo_url.clone().unwrap_or_default(),
-                        a.health_message.clone().unwrap_or_default()
-                    ),
+                    match a.health_message.as_deref().filter(|m| !m.trim().is_empty()) {
+                        Some(m) => format!(
+                            "revision {} of {} is unhealthy: {m}",
+                            a.revision.clone().unwrap_or_default(),
+                            a.repo_url.clone().unwrap_or_default(),
+                        ),
+                        None => format!(
+                            "revision {} of {} is unhealthy (Argo CD gives no message; the workloads it manages say why)",
+                            a.revision.clone().unwrap_or_default(),
+                            a.repo_url.clone().unwrap_or_default(),
+                        ),
+                    },
                 )
                 // No playbook acts on an Application: the fix is a commit in its repository.
                 .confidence(Confidence::MEDIUM)

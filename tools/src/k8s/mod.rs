@@ -95,6 +95,13 @@ where
         .map_err(|e| kube_err(&c.name, &format!("{what} `{ns}/{name}`"), e))
 }
 
+fn not_installed(c: &Cluster, group: &str, what: &str) -> ToolError {
+    ToolError::NotFound(format!(
+        "cluster `{}` does not serve API group {group}: {what} is not installed there",
+        c.name
+    ))
+}
+
 /// Resolve a CRD (or a versioned built-in group such as DRA) by group and kind via
 /// discovery, once per cluster.
 pub(crate) async fn resource(
@@ -116,10 +123,12 @@ pub(crate) async fn resource(
     .await
     .map_err(|_| ToolError::Upstream(format!("discovery in `{}` timed out", c.name)))?
     .map_err(|e| match e {
-        kube::Error::Api(s) if s.code == 404 => ToolError::NotFound(format!(
-            "cluster `{}` does not serve API group {group}: {what} is not installed there",
-            c.name
-        )),
+        // Discovery lists the served groups first: an absent group is a missing install,
+        // not an unreachable API server.
+        kube::Error::Api(s) if s.code == 404 => not_installed(c, group, what),
+        kube::Error::Discovery(kube::error::DiscoveryError::MissingApiGroup(_)) => {
+            not_installed(c, group, what)
+        }
         other => kube_err(&c.name, &format!("API group {group}"), other),
     })?;
     let (ar, caps) = g.recommended_kind(kind).ok_or_else(|| {
@@ -144,7 +153,15 @@ pub(crate) async fn list_dynamic(
     ns: Option<&str>,
     selector: Option<&str>,
 ) -> Result<Vec<serde_json::Value>> {
-    let (ar, namespaced) = resource(c, group, kind, what).await?;
+    // A kind whose API group the cluster does not serve has no objects there (e.g. Cilium
+    // policies on a cluster without Cilium): an empty list, not a failed call.
+    let (ar, namespaced) = match resource(c, group, kind, what).await {
+        Err(ToolError::NotFound(why)) if why.contains("does not serve API group") => {
+            tracing::debug!(cluster = %c.name, %group, "{why}");
+            return Ok(Vec::new());
+        }
+        other => other?,
+    };
     let api: Api<DynamicObject> = match (ns, namespaced) {
         (Some(ns), true) => Api::namespaced_with(c.client.clone(), ns, &ar),
         _ => Api::all_with(c.client.clone(), &ar),
