@@ -22,8 +22,13 @@ struct Env {
 }
 
 async fn start(name: &str) -> Env {
+    start_in("../sandbox/bundles", name).await
+}
+
+/// A bundle under `folder` (relative to this crate), replayed.
+async fn start_in(folder: &str, name: &str) -> Env {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../sandbox/bundles")
+        .join(folder)
         .join(name);
     let (sandbox, ctx, bundle) = common::replay::replay(&dir).await;
     Env {
@@ -234,6 +239,35 @@ async fn bad_rollout_analyzers_propose_a_rollback() {
             .iter()
             .any(|e| matches!(e, EvidenceRef::ToolCall { tool, .. } if tool == "github")),
         "{f:#?}"
+    );
+    assert_read_only(&env);
+}
+
+#[tokio::test]
+async fn a_degraded_argo_application_is_a_symptom_of_its_failing_rollout() {
+    let env = start_in("../evals/scenarios", "argocd-degraded-gitops-rollback").await;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let out = analyzers_only(&env)
+        .investigate(question(), tx)
+        .await
+        .unwrap();
+    let app = out
+        .findings
+        .iter()
+        .find(|f| f.id.starts_with("argocd-degraded:"))
+        .unwrap_or_else(|| panic!("{:#?}", out.findings));
+    assert!(
+        app.root_cause.contains(
+            "a symptom of: rollout of recsys/recsys-api revision 9 is failing (0/2 ready)"
+        ),
+        "{}",
+        app.root_cause
+    );
+    // One proposal: the rollback (a revert of the culprit commit, as the app is GitOps).
+    assert_eq!(out.proposals.len(), 1, "{:#?}", out.proposals);
+    assert_eq!(
+        out.proposals[0].params["git"]["commit"],
+        "a41c9e27d3b85f6e0c19a7d42f8b3e6c5d0a9b17"
     );
     assert_read_only(&env);
 }

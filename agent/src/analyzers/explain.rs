@@ -56,6 +56,7 @@ pub(crate) fn explain(findings: &mut [Finding], obs: &Observations<'_>) {
     let mut rollouts: HashMap<ObjectRef, usize> = HashMap::new();
     let mut pod_causes: HashMap<ObjectRef, usize> = HashMap::new();
     let mut rollout_sets: HashMap<(String, String, String), usize> = HashMap::new();
+    let mut rollout_apps: HashMap<ObjectRef, usize> = HashMap::new();
     for (i, f) in findings.iter().enumerate() {
         let Some(s) = subject(f) else { continue };
         let c = class(f);
@@ -75,8 +76,14 @@ pub(crate) fn explain(findings: &mut [Finding], obs: &Observations<'_>) {
         }
         if c == "bad-rollout" {
             rollouts.entry(s.clone()).or_insert(i);
-            // Its ReplicaSets (the failing one first): pods they own are its symptoms.
+            // Its ReplicaSets (the failing one first): pods they own are its symptoms. The
+            // Argo CD Application that deploys it is Degraded because of it.
             for e in &f.evidence {
+                if let EvidenceRef::Source(medic_tools::EvidenceRef::Object(o)) = e
+                    && o.kind == "Application"
+                {
+                    rollout_apps.entry(o.clone()).or_insert(i);
+                }
                 if let EvidenceRef::Source(medic_tools::EvidenceRef::Object(o)) = e
                     && o.kind == "ReplicaSet"
                 {
@@ -155,6 +162,9 @@ pub(crate) fn explain(findings: &mut [Finding], obs: &Observations<'_>) {
         }
         if by.is_none() && c == "probe-failing" {
             by = pod_causes.get(s).copied();
+        }
+        if by.is_none() && c == "argocd-degraded" && s.kind == "Application" {
+            by = rollout_apps.get(s).copied();
         }
         if by.is_none() && c == "pending-gpu" {
             by = gpu_causes.get(&s.cluster).copied();
