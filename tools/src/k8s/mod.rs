@@ -11,6 +11,8 @@
 
 pub mod core;
 pub mod crd;
+pub mod describe;
+pub mod events;
 pub mod net;
 pub mod netpol;
 pub mod nodes;

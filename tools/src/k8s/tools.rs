@@ -1,12 +1,12 @@
-//! `k8s_list`, `k8s_describe` and `k8s_events`, plus typed list functions analyzers call
-//! directly.
+//! `k8s_list`, plus typed list functions analyzers call directly. `k8s_describe` and
+//! `k8s_events` live in `describe.rs` and `events.rs` and are re-exported here.
 
 use super::core::*;
 use super::crd::*;
 use super::net::*;
 use super::netpol::{NetworkPolicySummary, network_policy_summary};
 use super::types::{Health, short};
-use super::{explain_not_found, get, get_dynamic, kube_err, list, list_dynamic, namespace_error};
+use super::{explain_not_found, get, kube_err, list, list_dynamic, namespace_error};
 use crate::context::{Cluster, ToolContext};
 use crate::error::{Result, ToolError};
 use crate::evidence::{EvidenceRef, ObjectRef};
@@ -20,9 +20,12 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub use super::describe::*;
+pub use super::events::*;
 
 /// Kinds the Kubernetes tools read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -89,7 +92,7 @@ impl Kind {
             Kind::Ciliumnetworkpolicies => "CiliumNetworkPolicy",
         }
     }
-    fn group(self) -> (&'static str, &'static str) {
+    pub(crate) fn group(self) -> (&'static str, &'static str) {
         match self {
             Kind::Scaledobjects => ("keda.sh", "KEDA"),
             Kind::Gateways | Kind::Httproutes => ("gateway.networking.k8s.io", "Gateway API"),
@@ -293,7 +296,7 @@ impl Summary {
     }
 }
 
-fn meta_summary(
+pub(crate) fn meta_summary(
     kind: &str,
     md: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
 ) -> MetaSummary {
@@ -310,7 +313,7 @@ fn meta_summary(
 }
 
 /// Metadata of a ConfigMap or Secret, with when its data was last written.
-fn data_meta_summary(
+pub(crate) fn data_meta_summary(
     kind: &str,
     md: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
 ) -> MetaSummary {
@@ -531,7 +534,7 @@ pub async fn list_kind(
     Ok(items)
 }
 
-fn dynamic_summary(kind: Kind, v: &serde_json::Value) -> Summary {
+pub(crate) fn dynamic_summary(kind: Kind, v: &serde_json::Value) -> Summary {
     match kind {
         Kind::Scaledobjects => Summary::ScaledObject(scaledobject_summary(v)),
         Kind::Gateways => Summary::Gateway(gateway_summary(v)),
@@ -663,377 +666,3 @@ impl Tool for ListTool {
         })
     }
 }
-
-/// Arguments of `k8s_describe`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DescribeArgs {
-    /// Default: first cluster.
-    pub cluster: Option<String>,
-    /// Kind of the object.
-    pub kind: Kind,
-    /// Namespace (namespaced kinds).
-    pub namespace: Option<String>,
-    /// Object name.
-    pub name: String,
-}
-
-/// Result of `k8s_describe`.
-#[derive(Debug, Clone, Serialize)]
-pub struct DescribeOutput {
-    /// Cluster.
-    pub cluster: String,
-    /// The object.
-    pub object: Summary,
-    /// Deployments: revisions and template diffs.
-    pub history: Option<RolloutHistory>,
-    /// Pods it selects (workloads, services) or hosts (nodes), problems first.
-    pub pods: Vec<PodSummary>,
-    /// Events about it, warnings and recent first.
-    pub events: Vec<EventSummary>,
-}
-
-impl Render for DescribeOutput {
-    fn render(&self, max: usize) -> String {
-        let mut s = format!("cluster {}\n{}", self.cluster, self.object.describe());
-        if let Some(h) = &self.history {
-            s.push_str(&h.render(max));
-        }
-        if !self.pods.is_empty() {
-            s.push_str(&format!("pods ({}):\n", self.pods.len()));
-            for p in self.pods.iter().take(max) {
-                s.push_str(&format!("  {}\n", short(&p.line(), 400)));
-            }
-            if self.pods.len() > max {
-                s.push_str(&format!(
-                    "  … {} more pods omitted\n",
-                    self.pods.len() - max
-                ));
-            }
-        }
-        s.push_str(&format!("events ({}):\n", self.events.len()));
-        for e in self.events.iter().take(max) {
-            s.push_str(&format!("  {}\n", e.line()));
-        }
-        if self.events.len() > max {
-            s.push_str(&format!(
-                "  … {} more events omitted\n",
-                self.events.len() - max
-            ));
-        }
-        s
-    }
-    fn evidence(&self) -> Vec<EvidenceRef> {
-        let mut ev = vec![EvidenceRef::Object(self.object.object_ref(&self.cluster))];
-        for p in self
-            .pods
-            .iter()
-            .filter(|p| p.health() != Health::Healthy)
-            .take(20)
-        {
-            ev.push(EvidenceRef::Object(
-                Summary::Pod(p.clone()).object_ref(&self.cluster),
-            ));
-        }
-        ev
-    }
-}
-
-/// Label selector text from a pod-selecting summary.
-fn selector_of(s: &Summary) -> Option<String> {
-    match s {
-        Summary::Workload(w) if !w.selector.is_empty() && !w.selector.contains(' ') => {
-            Some(w.selector.clone())
-        }
-        Summary::Service(svc) if !svc.selector.is_empty() => Some(
-            svc.selector
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-        Summary::Job(j) => Some(format!("job-name={}", j.name)),
-        _ => None,
-    }
-}
-
-/// Describe one object: summary, rollout history, its pods and its events.
-pub async fn describe(
-    c: &Cluster,
-    kind: Kind,
-    ns: Option<&str>,
-    name: &str,
-) -> Result<DescribeOutput> {
-    let (group, what) = kind.group();
-    let nsr = ns.unwrap_or("");
-    let mut history = None;
-    let object = match kind {
-        Kind::Pods => Summary::Pod(pod_summary(&get::<Pod>(c, nsr, name, "pod").await?)),
-        Kind::Deployments => {
-            let (w, h) = rollout(c, nsr, name).await?;
-            history = Some(h);
-            Summary::Workload(w)
-        }
-        Kind::Replicasets => Summary::Workload(replicaset_summary(
-            &get::<ReplicaSet>(c, nsr, name, "replicaset").await?,
-        )),
-        Kind::Statefulsets => Summary::Workload(statefulset_summary(
-            &get::<StatefulSet>(c, nsr, name, "statefulset").await?,
-        )),
-        Kind::Daemonsets => Summary::Workload(daemonset_summary(
-            &get::<DaemonSet>(c, nsr, name, "daemonset").await?,
-        )),
-        Kind::Jobs => Summary::Job(job_summary(&get::<Job>(c, nsr, name, "job").await?)),
-        Kind::Services => {
-            let s: Service = get(c, nsr, name, "service").await?;
-            let ep: Option<Endpoints> = get(c, nsr, name, "endpoints").await.ok();
-            let slices = match ep {
-                Some(_) => Vec::new(),
-                None => list::<EndpointSlice>(
-                    c,
-                    Some(nsr),
-                    Some(&format!("kubernetes.io/service-name={name}")),
-                    "endpointslices",
-                )
-                .await
-                .unwrap_or_default(),
-            };
-            Summary::Service(service_summary(
-                &s,
-                ep.as_ref(),
-                &slices.iter().collect::<Vec<_>>(),
-            ))
-        }
-        Kind::Pdbs => Summary::Pdb(pdb_summary(
-            &get::<PodDisruptionBudget>(c, nsr, name, "pdb").await?,
-        )),
-        Kind::Hpas => Summary::Hpa(hpa_summary(
-            &get::<HorizontalPodAutoscaler>(c, nsr, name, "hpa").await?,
-        )),
-        Kind::Networkpolicies => {
-            let p: NetworkPolicy = get(c, nsr, name, "networkpolicy").await?;
-            let mut v = serde_json::to_value(&p)
-                .map_err(|e| ToolError::Internal(format!("encoding networkpolicy: {e}")))?;
-            v["kind"] = serde_json::json!("NetworkPolicy");
-            Summary::NetworkPolicy(network_policy_summary(&v))
-        }
-        Kind::Nodes => {
-            let api: Api<Node> = Api::all(c.client.clone());
-            let n = api
-                .get(name)
-                .await
-                .map_err(|e| kube_err(&c.name, &format!("node `{name}`"), e))?;
-            let pods = list_pods(c, None, None).await?;
-            let mut summary = node_summary(&n, Some(&pods));
-            let mut on: Vec<PodSummary> = pods
-                .into_iter()
-                .filter(|p| p.node.as_deref() == Some(name))
-                .collect();
-            on.sort_by(|a, b| a.health().cmp(&b.health()).then(a.name.cmp(&b.name)));
-            summary.pods = Some(on.len() as u32);
-            let events = node_events(c, name).await;
-            return Ok(DescribeOutput {
-                cluster: c.name.clone(),
-                object: Summary::Node(summary),
-                history: None,
-                pods: on,
-                events,
-            });
-        }
-        Kind::Namespaces | Kind::Secrets | Kind::Configmaps => {
-            let items = list_kind(c, kind, ns, None).await?;
-            items
-                .into_iter()
-                .find(|i| i.ident().2 == name)
-                .ok_or_else(|| {
-                    ToolError::NotFound(format!(
-                        "{} `{name}` not found in cluster `{}`",
-                        kind.kind_name(),
-                        c.name
-                    ))
-                })?
-        }
-        _ => {
-            let v = get_dynamic(c, group, kind.kind_name(), what, ns, name).await?;
-            dynamic_summary(kind, &v)
-        }
-    };
-    let mut pods = match selector_of(&object) {
-        Some(sel) => list_pods(c, ns, Some(&sel)).await.unwrap_or_default(),
-        None => Vec::new(),
-    };
-    pods.sort_by(|a, b| a.health().cmp(&b.health()).then(a.name.cmp(&b.name)));
-    let kname = object.ident().0;
-    let events: Vec<EventSummary> = list_events(c, ns)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| {
-            e.name == name && e.kind == kname
-                || pods
-                    .iter()
-                    .any(|p| p.health() != Health::Healthy && e.kind == "Pod" && e.name == p.name)
-        })
-        .collect();
-    Ok(DescribeOutput {
-        cluster: c.name.clone(),
-        object,
-        history,
-        pods,
-        events,
-    })
-}
-
-async fn node_events(c: &Cluster, name: &str) -> Vec<EventSummary> {
-    list_events(c, None)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e.kind == "Node" && e.name == name)
-        .collect()
-}
-
-/// `k8s_describe`.
-pub struct DescribeTool;
-
-impl Tool for DescribeTool {
-    const NAME: &'static str = "k8s_describe";
-    type Args = DescribeArgs;
-    type Output = DescribeOutput;
-    fn description() -> &'static str {
-        "Describe one object with its pods and events; deployments add rollout history and template diffs."
-    }
-    async fn call(&self, ctx: &ToolContext, a: DescribeArgs) -> Result<DescribeOutput> {
-        let c = ctx.cluster(a.cluster.as_deref())?;
-        let ns = if a.kind.namespaced() {
-            match a.namespace.as_deref() {
-                Some(n) => Some(n),
-                None => return Err(namespace_error(c, None).await),
-            }
-        } else {
-            None
-        };
-        match describe(c, a.kind, ns, &a.name).await {
-            Ok(o) => Ok(o),
-            Err(e) => Err(match ns {
-                Some(n) => explain_not_found(c, n, e).await,
-                None => e,
-            }),
-        }
-    }
-}
-
-/// Arguments of `k8s_events`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventsArgs {
-    /// Default: first cluster.
-    pub cluster: Option<String>,
-    /// Namespace; omit for all.
-    pub namespace: Option<String>,
-    /// Only events about this object name.
-    pub name: Option<String>,
-    /// Only Warning events.
-    pub warnings_only: Option<bool>,
-}
-
-/// Result of `k8s_events`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EventsOutput {
-    /// Cluster.
-    pub cluster: String,
-    /// Namespace (None: all).
-    pub namespace: Option<String>,
-    /// Events, warnings and recent first.
-    pub events: Vec<EventSummary>,
-}
-
-impl Render for EventsOutput {
-    fn render(&self, max: usize) -> String {
-        let warnings = self.events.iter().filter(|e| e.type_ == "Warning").count();
-        let mut s = format!(
-            "cluster {}: {} events in {} ({warnings} warnings)\n",
-            self.cluster,
-            self.events.len(),
-            self.namespace
-                .as_deref()
-                .map_or("all namespaces".to_string(), |n| format!("namespace {n}"))
-        );
-        for e in self.events.iter().take(max) {
-            s.push_str(&e.line());
-            s.push('\n');
-        }
-        if self.events.len() > max {
-            let rest = &self.events[max..];
-            let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
-            for e in rest {
-                *reasons.entry(e.reason.as_str()).or_default() += 1;
-            }
-            s.push_str(&format!(
-                "… {} more omitted (by reason: {})\n",
-                rest.len(),
-                reasons
-                    .iter()
-                    .map(|(r, n)| format!("{r} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        s
-    }
-    fn evidence(&self) -> Vec<EvidenceRef> {
-        let mut seen = std::collections::BTreeSet::new();
-        self.events
-            .iter()
-            .filter(|e| e.type_ == "Warning")
-            .filter(|e| seen.insert((e.kind.clone(), e.namespace.clone(), e.name.clone())))
-            .take(30)
-            .map(|e| {
-                EvidenceRef::Object(ObjectRef {
-                    cluster: self.cluster.clone(),
-                    kind: e.kind.clone(),
-                    namespace: (!e.namespace.is_empty()).then(|| e.namespace.clone()),
-                    name: e.name.clone(),
-                    uid: e.uid.clone(),
-                })
-            })
-            .collect()
-    }
-}
-
-/// `k8s_events`.
-pub struct EventsTool;
-
-impl Tool for EventsTool {
-    const NAME: &'static str = "k8s_events";
-    type Args = EventsArgs;
-    type Output = EventsOutput;
-    fn description() -> &'static str {
-        "Events with counts and first/last seen, warnings first."
-    }
-    async fn call(&self, ctx: &ToolContext, a: EventsArgs) -> Result<EventsOutput> {
-        let c = ctx.cluster(a.cluster.as_deref())?;
-        let ns = a.namespace.as_deref();
-        let mut events = list_events(c, ns).await?;
-        if let Some(n) = &a.name {
-            events.retain(|e| &e.name == n);
-        }
-        if a.warnings_only == Some(true) {
-            events.retain(|e| e.type_ == "Warning");
-        }
-        if events.is_empty()
-            && let Some(n) = ns
-            && !super::namespaces(c).await.iter().any(|k| k == n)
-        {
-            return Err(namespace_error(c, Some(n)).await);
-        }
-        Ok(EventsOutput {
-            cluster: c.name.clone(),
-            namespace: ns.map(str::to_string),
-            events,
-        })
-    }
-}
-
-#[allow(dead_code)]
-fn _unused(_: ListParams) {}
