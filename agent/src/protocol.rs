@@ -398,6 +398,10 @@ pub struct ApprovalStatus {
     /// The last refusal, e.g. "alice requested this plan and cannot approve it".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// The identity that asked for the plan, when it is mapped: front ends do not offer it
+    /// the approve button (the four-eyes rule), wherever the request was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 /// Whether an approval `state` (see [`ApprovalStatus::state`]) is final: nothing more will

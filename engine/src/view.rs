@@ -123,5 +123,6 @@ pub fn approval_status(
                 .as_ref()
                 .map(|d| format!("denied by {}: {}", d.identity, d.reason))
         }),
+        requested_by: s.request.requester_identity.clone(),
     }
 }

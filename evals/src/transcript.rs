@@ -201,6 +201,7 @@ mod tests {
             waiting_for: vec![],
             expires_at: String::new(),
             refusal: (state == "refused").then(|| "changed since the plan was made".into()),
+            requested_by: None,
         }
     }
 

@@ -98,6 +98,7 @@ fn status(id: &str, state: &str, approved_by: &[String]) -> Event {
         waiting_for: vec![],
         expires_at: "2026-07-08T10:00:00Z".into(),
         refusal: None,
+        requested_by: None,
     })
 }
 

@@ -171,6 +171,27 @@ fn the_requester_is_not_offered_approve_on_their_own_plan() {
 }
 
 #[test]
+fn a_request_made_in_another_terminal_is_not_offered_to_its_requester() {
+    // carol asked in another terminal (no requester on this session); the book's status
+    // names her, so this terminal does not offer her approve either.
+    let mut a = App::new(&opts("carol"), now());
+    for e in investigation().into_iter().chain(proposal_events()) {
+        a.on_event(e);
+    }
+    let mut s = status("pending", &[], None);
+    s.requested_by = Some("carol".into());
+    a.on_event(Event::ApprovalStatus(s));
+    normal_on_proposals(&mut a);
+    let screen = draw(&a, 160, 50).backend().to_string();
+    assert!(
+        screen.contains("cannot approve: carol asked for this plan; another person must"),
+        "{screen}"
+    );
+    a.on_key(ch('a'));
+    assert_eq!(a.on_key(ch('y')), vec![], "no dialog was opened");
+}
+
+#[test]
 fn a_plan_whose_hash_changed_cannot_be_approved() {
     let mut a = awaiting_second("carol");
     let mut changed = plan();

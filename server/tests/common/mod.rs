@@ -307,6 +307,7 @@ impl Engine for TestEngine {
                 waiting_for: vec!["sre".into()],
                 expires_at: "2026-11-21T23:00:00Z".into(),
                 refusal: None,
+                requested_by: None,
             };
             pending.lock().unwrap().insert(
                 approval_id.clone(),

@@ -468,6 +468,13 @@ impl App {
                     s.state = old.state.clone();
                 }
                 e.approval_id = Some(s.approval_id.clone());
+                // A request made elsewhere (another terminal, chat) names its requester:
+                // the four-eyes rule holds here too.
+                if e.requested_by.is_empty()
+                    && let Some(r) = &s.requested_by
+                {
+                    e.requested_by = r.clone();
+                }
                 let title = e.title();
                 let state_changed =
                     e.status.as_ref().map(|o| o.state.as_str()) != Some(s.state.as_str());

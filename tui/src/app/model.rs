@@ -451,6 +451,7 @@ pub(crate) fn clean_status(s: &ApprovalStatus) -> ApprovalStatus {
         waiting_for: s.waiting_for.iter().map(|a| one_line(a)).collect(),
         expires_at: one_line(&s.expires_at),
         refusal: s.refusal.as_deref().map(one_line),
+        requested_by: s.requested_by.as_deref().map(one_line),
     }
 }
 
@@ -497,6 +498,7 @@ mod tests {
             waiting_for: vec!["leads".into()],
             expires_at: (now + chrono::Duration::seconds(expires_in)).to_rfc3339(),
             refusal: None,
+            requested_by: None,
         };
         let e = ProposalEntry {
             proposal_id: "p1".into(),

@@ -166,6 +166,7 @@ pub fn status(state: &str, approved_by: &[&str], refusal: Option<&str>) -> Appro
         },
         expires_at: (now() + Duration::seconds(12 * 60 + 5)).to_rfc3339(),
         refusal: refusal.map(str::to_owned),
+        requested_by: None,
     }
 }
 
