@@ -137,14 +137,14 @@ impl GitHub {
                 "GitHub lists no changed files for {commit} on {repo}; open that revert by hand"
             )));
         }
+        let touched_later = paths_of(&cmp["files"]);
         // GitHub lists at most 300 files per commit or comparison page: past that, a clean
         // revert cannot be proven from one answer.
-        if changed.len() >= GITHUB_FILE_PAGE || paths_of(&cmp["files"]).len() >= GITHUB_FILE_PAGE {
+        if changed.len() >= GITHUB_FILE_PAGE || touched_later.len() >= GITHUB_FILE_PAGE {
             return Err(Error::Precondition(format!(
                 "{commit} or the commits after it on {repo} change {GITHUB_FILE_PAGE}+ files; open that revert by hand"
             )));
         }
-        let touched_later = paths_of(&cmp["files"]);
         let overlap: Vec<String> = changed
             .iter()
             .filter(|p| touched_later.contains(p))
