@@ -105,45 +105,47 @@ fn not_installed(c: &Cluster, group: &str, what: &str) -> ToolError {
 }
 
 /// Resolve a CRD (or a versioned built-in group such as DRA) by group and kind via
-/// discovery, once per cluster.
+/// discovery, once per cluster. The inner `Err` is "not installed there" (the group or the
+/// kind is not served), which listings treat as no objects; the outer one is a failed call.
 pub(crate) async fn resource(
     c: &Cluster,
     group: &str,
     kind: &str,
     what: &str,
-) -> Result<(ApiResource, bool)> {
+) -> Result<std::result::Result<(ApiResource, bool), ToolError>> {
     let key = format!("{group}/{kind}");
     if let Ok(cache) = c.resources.lock()
         && let Some(r) = cache.get(&key)
     {
-        return Ok(r.clone());
+        return Ok(Ok(r.clone()));
     }
-    let g = tokio::time::timeout(
+    let found = tokio::time::timeout(
         crate::context::CALL_TIMEOUT,
         kube::discovery::group(&c.client, group),
     )
     .await
-    .map_err(|_| ToolError::Upstream(format!("discovery in `{}` timed out", c.name)))?
-    .map_err(|e| match e {
+    .map_err(|_| ToolError::Upstream(format!("discovery in `{}` timed out", c.name)))?;
+    let g = match found {
+        Ok(g) => g,
         // Discovery lists the served groups first: an absent group is a missing install,
         // not an unreachable API server.
-        kube::Error::Api(s) if s.code == 404 => not_installed(c, group, what),
-        kube::Error::Discovery(kube::error::DiscoveryError::MissingApiGroup(_)) => {
-            not_installed(c, group, what)
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Err(not_installed(c, group, what))),
+        Err(kube::Error::Discovery(kube::error::DiscoveryError::MissingApiGroup(_))) => {
+            return Ok(Err(not_installed(c, group, what)));
         }
-        other => kube_err(&c.name, &format!("API group {group}"), other),
-    })?;
-    let (ar, caps) = g.recommended_kind(kind).ok_or_else(|| {
-        ToolError::NotFound(format!(
+        Err(other) => return Err(kube_err(&c.name, &format!("API group {group}"), other)),
+    };
+    let Some((ar, caps)) = g.recommended_kind(kind) else {
+        return Ok(Err(ToolError::NotFound(format!(
             "cluster `{}` serves {group} but not kind {kind}",
             c.name
-        ))
-    })?;
+        ))));
+    };
     let namespaced = caps.scope == Scope::Namespaced;
     if let Ok(mut cache) = c.resources.lock() {
         cache.insert(key, (ar.clone(), namespaced));
     }
-    Ok((ar, namespaced))
+    Ok(Ok((ar, namespaced)))
 }
 
 /// List dynamic objects as JSON values.
@@ -157,12 +159,12 @@ pub(crate) async fn list_dynamic(
 ) -> Result<Vec<serde_json::Value>> {
     // A kind whose API group the cluster does not serve has no objects there (e.g. Cilium
     // policies on a cluster without Cilium): an empty list, not a failed call.
-    let (ar, namespaced) = match resource(c, group, kind, what).await {
-        Err(ToolError::NotFound(why)) if why.contains("does not serve API group") => {
+    let (ar, namespaced) = match resource(c, group, kind, what).await? {
+        Ok(r) => r,
+        Err(why) => {
             tracing::debug!(cluster = %c.name, %group, "{why}");
             return Ok(Vec::new());
         }
-        other => other?,
     };
     let api: Api<DynamicObject> = match (ns, namespaced) {
         (Some(ns), true) => Api::namespaced_with(c.client.clone(), ns, &ar),
@@ -188,7 +190,7 @@ pub(crate) async fn get_dynamic(
     ns: Option<&str>,
     name: &str,
 ) -> Result<serde_json::Value> {
-    let (ar, namespaced) = resource(c, group, kind, what).await?;
+    let (ar, namespaced) = resource(c, group, kind, what).await??;
     let api: Api<DynamicObject> = match (ns, namespaced) {
         (Some(ns), true) => Api::namespaced_with(c.client.clone(), ns, &ar),
         _ => Api::all_with(c.client.clone(), &ar),
